@@ -1,0 +1,13 @@
+"""bl_keras: Big-Little Net (bL-Net, ICLR 2019) in Keras 3 / TensorFlow.
+
+    import bl_keras
+    model = bl_keras.models.get("bl_resnet50", alpha=2, beta=4)
+    bl_keras.profiling.profile(model, 224)   # params and multiply-accumulates
+"""
+
+__version__ = "0.1.0"
+
+# Importing the layers registers them for `.keras` deserialization.
+from bl_keras import convert, layers, models, profiling  # noqa: E402
+
+__all__ = ["convert", "layers", "models", "profiling", "__version__"]

@@ -1,0 +1,49 @@
+"""Resizing one spatial axis with PyTorch's index rules, for any (also dynamic) size.
+
+- "nearest": the released code's `F.interpolate(big, size)` in PyTorch <= 1.x: source index
+  floor(dst * (in / out)) computed in float32, clamped to in - 1. TF's nearest resize uses
+  half-pixel centres and picks other rows at odd sizes (e.g. 13 -> 25), so it cannot be used.
+- "bilinear": what the paper's text says; PyTorch's align_corners=False rule
+  (src = (dst + 0.5) * in / out - 0.5, clamped at 0), i.e. half-pixel centres without antialiasing.
+
+Both gather rows with integer indices, so the graph holds no resize kernel whose rule could
+differ between backends, and the multiply-accumulate count sees no extra convolution.
+"""
+
+from keras import ops
+
+UPSAMPLE_METHODS = ("nearest", "bilinear")
+
+
+def _source_positions(in_size, out_size):
+    scale = ops.cast(in_size, "float32") / ops.cast(out_size, "float32")
+    return ops.cast(ops.arange(out_size), "float32"), scale
+
+
+def resize_axis(x, out_size, axis, method):
+    """Resize tensor `x` along `axis` to `out_size` elements."""
+    if method not in UPSAMPLE_METHODS:
+        raise ValueError(f"upsample must be one of {UPSAMPLE_METHODS}, got {method!r}")
+    in_size = ops.shape(x)[axis]
+    if isinstance(in_size, int) and isinstance(out_size, int) and in_size == out_size:
+        return x
+    dst, scale = _source_positions(in_size, out_size)
+    last = ops.cast(in_size, "int32") - 1
+    if method == "nearest":
+        index = ops.minimum(ops.cast(ops.floor(dst * scale), "int32"), last)
+        return ops.take(x, index, axis=axis)
+    src = ops.maximum((dst + 0.5) * scale - 0.5, 0.0)
+    low = ops.minimum(ops.cast(ops.floor(src), "int32"), last)
+    high = ops.minimum(low + 1, last)
+    weight_shape = [1] * len(x.shape)
+    weight_shape[axis] = -1
+    frac = ops.reshape(src - ops.cast(low, "float32"), weight_shape)
+    frac = ops.cast(frac, x.dtype)
+    return ops.take(x, low, axis=axis) * (1.0 - frac) + ops.take(x, high, axis=axis) * frac
+
+
+def resize_to(x, target_shape, axes, method):
+    """Resize `x` on each of `axes` to the size `target_shape` has there."""
+    for axis in axes:
+        x = resize_axis(x, target_shape[axis], axis, method)
+    return x

@@ -1,0 +1,67 @@
+"""The paper's reported numbers, for side-by-side comparison (profile CLI, tests, README).
+
+Each row: label, model name, builder options, input size, params (M), GFLOPs (= GMACs),
+top-1 error (%) and K80 speed (ms per batch of 16) where reported.
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperRow:
+    label: str
+    model: str
+    options: dict
+    size: int
+    mparams: float
+    gmacs: float
+    top1_error: float = None
+    ms_per_batch: float = None
+
+
+def _bl(alpha=2, beta=4):
+    return {"alpha": alpha, "beta": beta}
+
+
+# Table 1: complexity of the little branch (bL-ResNet-50).
+TABLE1 = (
+    PaperRow("ResNet-50", "resnet50", {}, 224, 25.55, 4.09, 23.66),
+    PaperRow("bL-ResNet-50 (a=2, b=2)", "bl_resnet50", _bl(2, 2), 224, 26.97, 2.91, 22.72),
+    PaperRow("bL-ResNet-50 (a=2, b=4)", "bl_resnet50", _bl(2, 4), 224, 26.69, 2.85, 22.69),
+    PaperRow("bL-ResNet-50 (a=4, b=2)", "bl_resnet50", _bl(4, 2), 224, 26.31, 2.49, 23.20),
+    PaperRow("bL-ResNet-50 (a=4, b=4)", "bl_resnet50", _bl(4, 4), 224, 26.24, 2.48, 23.15),
+)
+
+
+def _family(title, plain, bl, plain_row, bl_row, bl256_row):
+    """Three rows of Table 2: baseline, bL at 224, bL at 256 (params, GMACs, error, ms)."""
+    return (
+        PaperRow(title, plain, {}, 224, *plain_row),
+        PaperRow(f"bL-{title} (a=2, b=4)", bl, _bl(), 224, *bl_row),
+        PaperRow(f"bL-{title}@256 (a=2, b=4)", bl, _bl(), 256, *bl256_row),
+    )
+
+
+# Table 2: bL-ResNet / bL-ResNeXt / bL-SEResNeXt against their baselines.
+TABLE2 = (
+    _family("ResNet-101", "resnet101", "bl_resnet101",
+            (44.54, 7.80, 21.95, 186), (41.85, 3.89, 21.80, 140), (41.85, 5.08, 21.04, 162))
+    + _family("ResNet-152", "resnet152", "bl_resnet152",
+              (60.19, 11.51, 21.51, 266), (57.36, 5.04, 21.16, 178), (57.36, 6.58, 20.34, 205))
+    + _family("ResNeXt-50 (32x4d)", "resnext50_32x4d", "bl_resnext50_32x4d",
+              (25.03, 4.23, 22.20, 157), (26.19, 3.03, 21.60, 125), (26.19, 3.95, 20.96, 153))
+    + _family("ResNeXt-101 (32x4d)", "resnext101_32x4d", "bl_resnext101_32x4d",
+              (44.17, 7.97, 21.20, 269), (41.51, 4.08, 21.08, 169), (41.51, 5.33, 20.48, 203))
+    + _family("ResNeXt-101 (64x4d)", "resnext101_64x4d", "bl_resnext101_64x4d",
+              (83.46, 15.46, 20.73, 485), (77.36, 7.14, 20.48, 263), (77.36, 9.32, 19.65, 318))
+    + _family("SEResNeXt-50 (32x4d)", "seresnext50_32x4d", "bl_seresnext50_32x4d",
+              (27.56, 4.23, 21.78, 216), (28.77, 3.03, 21.44, 163), (28.77, 3.95, 20.74, 192))
+    + _family("SEResNeXt-101 (32x4d)", "seresnext101_32x4d", "bl_seresnext101_32x4d",
+              (48.96, 7.97, 21.00, 376), (45.88, 4.08, 20.87, 235), (45.88, 5.33, 19.87, 270))
+)
+
+TABLES = {"1": TABLE1, "2": TABLE2}
+TABLE_TITLES = {
+    "1": "Table 1: complexity of the Little-Branch (bL-ResNet-50)",
+    "2": "Table 2: bL-ResNet, bL-ResNeXt and bL-SEResNeXt against their baselines",
+}

@@ -1,0 +1,104 @@
+"""Params and GMACs of the paper's models, reproduced next to the paper's values.
+
+    python -m bl_keras.profile                      # Tables 1 and 2
+    python -m bl_keras.profile --tables 1
+    python -m bl_keras.profile --model bl_resnet50 --alpha 2 --beta 4 --size 256 --json
+"""
+
+import argparse
+import json
+import sys
+
+
+def _build(name, options):
+    from bl_keras import models
+
+    return models.get(name, **options)
+
+
+def profile_row(row, cache):
+    """(params, macs) of a paper row; models are reused across input sizes."""
+    from bl_keras import profiling
+
+    key = (row.model, tuple(sorted(row.options.items())))
+    if key not in cache:
+        cache[key] = _build(row.model, row.options)
+    return profiling.profile(cache[key], row.size)
+
+
+def format_table(title, rows, results):
+    header = (f"{'model':<40} {'size':>4} {'params(M)':>10} {'paper':>7} {'diff':>6} "
+              f"{'GMACs':>7} {'paper':>6} {'diff':>6}")
+    lines = [title, header, "-" * len(header)]
+    for row, result in zip(rows, results):
+        lines.append(
+            f"{row.label:<40} {row.size:>4} {result.mparams:>10.2f} {row.mparams:>7.2f} "
+            f"{result.mparams - row.mparams:>+6.2f} {result.gmacs:>7.2f} {row.gmacs:>6.2f} "
+            f"{result.gmacs - row.gmacs:>+6.2f}"
+        )
+    return "\n".join(lines)
+
+
+def print_tables(table_ids, out=sys.stdout):
+    from bl_keras import paper
+
+    cache = {}
+    for table_id in table_ids:
+        rows = paper.TABLES[table_id]
+        results = [profile_row(row, cache) for row in rows]
+        print(format_table(paper.TABLE_TITLES[table_id], rows, results), file=out)
+        print(file=out)
+        cache.clear()
+
+
+def model_options(args, entry):
+    options = {}
+    for option in ("alpha", "beta"):
+        value = getattr(args, option)
+        if value is not None:
+            if option not in entry.options:
+                raise SystemExit(f"error: --{option} does not apply to model {entry.name!r}")
+            options[option] = value
+    return options
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bl_keras.profile", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="profile one model (a bl_keras.models name)")
+    parser.add_argument("--alpha", type=int, help="width ratio of big to little branch (bL)")
+    parser.add_argument("--beta", type=int, help="depth ratio of big to little branch (bL)")
+    parser.add_argument("--size", type=int, help="input image size (default: the model's)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--tables", default="1,2", help="paper tables to print (default 1,2)")
+    args = parser.parse_args(argv)
+
+    from bl_keras import models, paper, profiling
+
+    if args.model is None:
+        table_ids = [t.strip() for t in args.tables.split(",") if t.strip()]
+        unknown = [t for t in table_ids if t not in paper.TABLES]
+        if unknown:
+            parser.error(f"--tables: unknown table(s) {unknown}; valid: {sorted(paper.TABLES)}")
+        print_tables(table_ids)
+        return 0
+
+    try:
+        entry = models.get_entry(args.model)
+    except ValueError as err:
+        parser.error(f"--model: {err}")
+    if args.size is not None and args.size < 32:
+        parser.error(f"--size must be >= 32, got {args.size}")
+    size = args.size or entry.input_size
+    result = profiling.profile(entry.builder(**model_options(args, entry)), size)
+    record = {"model": args.model, "params": result.params, "macs": result.macs,
+              "input_size": size}
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print(f"{args.model}: {result.mparams:.2f}M params, {result.gmacs:.2f} GMACs at {size}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

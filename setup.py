@@ -1,0 +1,38 @@
+"""bl_keras: Big-Little Net (ICLR 2019) in Keras 3 / TensorFlow."""
+
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "bl_keras" / "__init__.py").read_text())[1]
+
+setup(
+    name="bl_keras",
+    version=VERSION,
+    description="Big-Little Net (bL-Net) for TensorFlow / Keras 3: layers, models, training, export",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["bl_keras", "bl_keras.*", "train", "train.*"]),
+    # TensorFlow comes as an extra so CPU-only and GPU machines pick their own build:
+    # pip install "bl_keras[cpu]"   or   pip install "bl_keras[gpu]"
+    install_requires=[
+        "keras>=3.10",
+        "numpy>=1.26",
+        "absl-py>=2.1",
+        "pillow>=10.0",
+        "tensorflow-datasets>=4.9.7",
+    ],
+    extras_require={
+        "cpu": ["tensorflow-cpu>=2.21,<2.22"],
+        "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
+        "test": ["pytest>=8.0"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
