@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/python -m bl_keras.profile
+	$(BIN)/python -m train.imagenet --flagfile=configs/demo.flags
 
 clean:
 	rm -rf $(VENV) build *.egg-info

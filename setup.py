@@ -25,6 +25,7 @@ setup(
         "absl-py>=2.1",
         "pillow>=10.0",
         "tensorflow-datasets>=4.9.7",
+        "tensorboard>=2.16",
     ],
     extras_require={
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],

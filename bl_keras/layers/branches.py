@@ -68,8 +68,10 @@ class ResidualStage(keras.layers.Layer):
         self.block_config = dict(block_config or {})
         self.norm = norm_config(norm)
         block_cls = get_block(block)
-        self.blocks = [
-            block_cls(
+        # One attribute per block, not a list: TF checkpoints (tf.train.Checkpoint) follow
+        # attributes but not Keras' tracked lists.
+        for i in range(self.num_blocks):
+            setattr(self, f"block{i}", block_cls(
                 self.filters,
                 strides=strides if i == 0 else 1,
                 last_relu=self.last_relu if i == self.num_blocks - 1 else True,
@@ -77,9 +79,11 @@ class ResidualStage(keras.layers.Layer):
                 name=f"block{i}",
                 dtype=self.dtype_policy,
                 **self.block_config,
-            )
-            for i in range(self.num_blocks)
-        ]
+            ))
+
+    @property
+    def blocks(self):
+        return [getattr(self, f"block{i}") for i in range(self.num_blocks)]
 
     def build(self, input_shape):
         shape = input_shape

@@ -18,24 +18,8 @@ from bl_keras.layers.norm import norm_config
 register = keras.saving.register_keras_serializable(package="bl_keras")
 
 
-class _Sequence(keras.layers.Layer):
-    """Builds and runs `self.sequence` (a list of layers) in order."""
-
-    def build(self, input_shape):
-        shape = input_shape
-        for layer in self.sequence:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-
-    def compute_output_shape(self, input_shape):
-        shape = input_shape
-        for layer in self.sequence:
-            shape = layer.compute_output_shape(shape)
-        return shape
-
-
 @register
-class ResNetStem(_Sequence):
+class ResNetStem(keras.layers.Layer):
     def __init__(self, filters=64, norm=None, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
@@ -44,10 +28,19 @@ class ResNetStem(_Sequence):
         # Zero padding equals PyTorch's -inf padding here: the input is post-ReLU, so >= 0.
         self.pool_pad = keras.layers.ZeroPadding2D(1, name="pool_pad", dtype=self.dtype_policy)
         self.pool = keras.layers.MaxPooling2D(3, 2, name="pool", dtype=self.dtype_policy)
-        self.sequence = [self.conv1, self.pool_pad, self.pool]
+
+    def build(self, input_shape):
+        self.conv1.build(input_shape)
+        shape = self.conv1.compute_output_shape(input_shape)
+        self.pool_pad.build(shape)
+        self.pool.build(self.pool_pad.compute_output_shape(shape))
 
     def call(self, inputs, training=None):
         return self.pool(self.pool_pad(self.conv1(inputs, training=training)))
+
+    def compute_output_shape(self, input_shape):
+        shape = self.conv1.compute_output_shape(input_shape)
+        return self.pool.compute_output_shape(self.pool_pad.compute_output_shape(shape))
 
     def get_config(self):
         config = super().get_config()

@@ -1,0 +1,46 @@
+"""Bad flags end the run with one line naming the flag."""
+
+import pytest
+
+from tests.train.helpers import run_module, tiny_data, train_args
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return tiny_data(tmp_path_factory.mktemp("data"))
+
+
+def _error_line(proc):
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("extra,flag", [
+    (["--model=bl_resnet51"], "--model"),
+    (["--batch_size=-8"], "--batch_size"),
+    (["--epochs=0"], "--epochs"),
+    (["--strategy=mirrored", "--cpu_devices=2", "--batch_size=7"], "--batch_size"),
+    (["--alpha=2", "--model=resnet50"], "--alpha"),
+    (["--stage_depths=2,2,x,2"], "--stage_depths"),
+    (["--precision=float8"], "--precision"),
+    (["--no_such_flag=1"], "no_such_flag"),
+])
+def test_bad_flag_is_one_line_naming_it(data, tmp_path, extra, flag):
+    line = _error_line(run_module("train.imagenet", train_args(data, tmp_path / "run", *extra)))
+    assert flag in line
+
+
+def test_missing_data_dir(tmp_path):
+    line = _error_line(run_module("train.imagenet",
+                                  train_args(tmp_path / "nowhere", tmp_path / "run")))
+    assert "--data_dir" in line and "nowhere" in line
+
+
+def test_helpfull_documents_the_flags():
+    proc = run_module("train.imagenet", ["--helpfull"])
+    for flag in ("strategy", "checkpoint_every", "weight_decay_all", "precision",
+                 "jit_compile", "sync_bn", "data_source", "steps_per_epoch", "label_smoothing",
+                 "warmup_epochs", "image_size", "model_dir"):
+        assert f"--{flag}:" in proc.stdout or f"--[no]{flag}:" in proc.stdout

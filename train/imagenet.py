@@ -1,0 +1,185 @@
+"""ImageNet training and evaluation of the bl_keras image models (paper Appendix A.1).
+
+    python -m train.imagenet --flagfile=configs/imagenet/bl_resnet50.flags \\
+        --data_dir=/data/imagenet --model_dir=runs/bl_resnet50
+    python -m train.imagenet --flagfile=configs/demo.flags          # generated data, 2 CPU cores
+    python -m train.imagenet --flagfile=... --mode=eval --eval_from=runs/x/best.keras
+
+Flags given on the command line override the flagfile; `--helpfull` documents every flag.
+At the end each worker prints `global_step=<n> weights_fingerprint=<hash>`.
+"""
+
+import os
+import sys
+
+from absl import flags
+
+from train import flags as train_flags
+from train.task import ClassificationTask
+
+FLAGS = flags.FLAGS
+DATA_SOURCES = ("imagefolder", "tfrecord", "tfds", "demo")
+
+train_flags.define_trainer_flags()
+flags.DEFINE_string("model", None, "Model name (bl_keras.models.list_models()). Required.")
+flags.DEFINE_integer("alpha", None, "bL width ratio (bL models; default 2).")
+flags.DEFINE_integer("beta", None, "bL depth ratio (bL models; default 4).")
+flags.DEFINE_enum("upsample", None, ["nearest", "bilinear"],
+                  "bL upsampling: nearest (released code, default) or bilinear (paper text).")
+flags.DEFINE_list("stage_depths", None, "Blocks per stage, 4 integers (small models).")
+flags.DEFINE_list("stage_filters", None, "Output channels per stage, 4 integers.")
+flags.DEFINE_integer("stem_filters", None, "Stem channels (default 64).")
+flags.DEFINE_boolean("zero_init_residual", True, "Zero-initialise the last BN gamma of every "
+                     "residual branch (released code).")
+flags.DEFINE_enum("data_source", "imagefolder", list(DATA_SOURCES),
+                  "imagefolder: <data_dir>/{train,val}/<class>/*; tfrecord: TF ImageNet shards "
+                  "<data_dir>/{train,validation}-*; tfds: imagenet2012 in <data_dir>; demo: "
+                  "generate the embedded demo set into <data_dir> and read it as imagefolder.")
+flags.DEFINE_string("data_dir", None, "Dataset directory (see --data_source). Required.")
+flags.DEFINE_string("manual_dir", None, "tfds: directory holding the ImageNet tar files.")
+flags.DEFINE_integer("label_offset", 1, "tfrecord: subtracted from image/class/label "
+                     "(1 for the TF ImageNet export, whose label 0 is background).")
+flags.DEFINE_integer("num_classes", 1000, "tfrecord: number of classes.")
+flags.DEFINE_integer("image_size", 224, "Training/evaluation crop (256 for the @256 rows).")
+flags.DEFINE_float("rotation_degrees", None, "Random rotation in training (default: 10 for "
+                   "SE models as in the released script, else 0).")
+flags.DEFINE_float("color_jitter", 0.4, "Brightness/contrast/saturation jitter strength.")
+flags.DEFINE_float("min_crop_area", 0.08, "Smallest random-resized crop, as a fraction of the "
+                   "image area.")
+flags.DEFINE_float("eval_crop_fraction", 0.875, "Evaluation resizes the shorter side to "
+                   "image_size / eval_crop_fraction, then centre crops (256 -> 224).")
+flags.DEFINE_integer("shuffle_buffer", 10_000, "Shuffle buffer (examples).")
+flags.DEFINE_boolean("cache_data", False, "Keep decoded images in memory (small datasets only).")
+flags.DEFINE_integer("demo_train_per_class", 300, "demo: training images per class.")
+flags.DEFINE_integer("demo_val_per_class", 60, "demo: validation images per class.")
+flags.DEFINE_integer("demo_image_size", 64, "demo: side of the generated images.")
+
+
+class ImageClassificationTask(ClassificationTask):
+    """Builds a bl_keras image model and the tf.data pipelines of one data source."""
+
+    name = "imagenet"
+
+    def __init__(self, model, model_options, data_source, data_dir, image_size, rotation_degrees,
+                 color_jitter=0.4, min_crop_area=0.08, eval_crop_fraction=0.875, manual_dir=None,
+                 label_offset=1, num_classes=1000, shuffle_buffer=10_000, cache=False, seed=0):
+        from bl_keras.data import build_dataset
+
+        self.model_name = model
+        self.model_options = dict(model_options)
+        self.seed = seed
+        self._data = dict(source_name="imagefolder" if data_source == "demo" else data_source,
+                          data_dir=data_dir, image_size=image_size, manual_dir=manual_dir,
+                          label_offset=label_offset, num_classes=num_classes, cache=cache,
+                          eval_crop_fraction=eval_crop_fraction)
+        self._train_options = dict(rotation_degrees=rotation_degrees, color_jitter=color_jitter,
+                                   min_crop_area=min_crop_area, shuffle_buffer=shuffle_buffer)
+        self._build_dataset = build_dataset
+        self._skip_counters = []
+        probe = build_dataset(split="train", training=False, batch_size=1, seed=seed,
+                              **self._data)
+        self.num_train_examples = probe.num_examples
+        self.num_classes = probe.num_classes
+
+    def build_model(self, config):
+        from bl_keras import models
+
+        options = dict(self.model_options, classes=self.num_classes, classifier_activation=None)
+        if config.sync_bn:
+            options["norm"] = {"synchronized": True}
+        return models.get(self.model_name, **options)
+
+    def train_dataset(self, input_context, per_replica_batch, skip_examples):
+        info = self._build_dataset(split="train", training=True, batch_size=per_replica_batch,
+                                   seed=self.seed, input_context=input_context,
+                                   skip_examples=skip_examples, **self._data,
+                                   **self._train_options)
+        self._skip_counters.append(info.skipped)
+        return info.dataset
+
+    def eval_dataset(self, input_context, per_replica_batch):
+        info = self._build_dataset(split="val", training=False, batch_size=per_replica_batch,
+                                   seed=self.seed, input_context=input_context, **self._data)
+        self._skip_counters.append(info.skipped)
+        return info.dataset
+
+    def skipped_inputs(self):
+        return sum(int(c.numpy()) for c in self._skip_counters)
+
+
+def _int_list(flag, values):
+    try:
+        numbers = [int(v) for v in values]
+    except ValueError:
+        raise train_flags.FlagError(flag, f"expected 4 integers, got {values}") from None
+    if len(numbers) != 4 or min(numbers) < 1:
+        raise train_flags.FlagError(flag, f"expected 4 positive integers, got {values}")
+    return numbers
+
+
+def model_options_from_flags():
+    from bl_keras import models
+
+    if not FLAGS.model:
+        raise train_flags.FlagError("model", "required")
+    try:
+        entry = models.get_entry(FLAGS.model)
+    except ValueError as err:
+        raise train_flags.FlagError("model", str(err)) from None
+    options = {"zero_init_residual": FLAGS.zero_init_residual}
+    for name in ("alpha", "beta", "upsample"):
+        value = getattr(FLAGS, name)
+        if value is not None:
+            if not entry.big_little:
+                raise train_flags.FlagError(name, f"applies to bL models only, not {entry.name}")
+            options[name] = value
+    if FLAGS.stage_depths:
+        options["stage_depths"] = _int_list("stage_depths", FLAGS.stage_depths)
+    if FLAGS.stage_filters:
+        options["stage_filters"] = _int_list("stage_filters", FLAGS.stage_filters)
+    if FLAGS.stem_filters is not None:
+        options["stem_filters"] = FLAGS.stem_filters
+    return options
+
+
+def task_from_flags():
+    if not FLAGS.data_dir:
+        raise train_flags.FlagError("data_dir", "required")
+    if FLAGS.data_source == "demo":
+        from bl_keras.data.demo import make_demo_dataset
+
+        make_demo_dataset(FLAGS.data_dir, train_per_class=FLAGS.demo_train_per_class,
+                          val_per_class=FLAGS.demo_val_per_class,
+                          image_size=FLAGS.demo_image_size, seed=FLAGS.seed)
+    elif FLAGS.data_source != "tfds" and not os.path.isdir(FLAGS.data_dir):
+        raise train_flags.FlagError("data_dir", f"no such directory: {FLAGS.data_dir}")
+    if FLAGS.image_size < 32:
+        raise train_flags.FlagError("image_size", f"must be >= 32, got {FLAGS.image_size}")
+    for name in ("min_crop_area", "eval_crop_fraction"):
+        if not 0 < getattr(FLAGS, name) <= 1:
+            raise train_flags.FlagError(name, f"must be in (0, 1], got {getattr(FLAGS, name)}")
+    rotation = FLAGS.rotation_degrees
+    if rotation is None:
+        rotation = 10.0 if "seresnext" in (FLAGS.model or "") else 0.0
+    options = model_options_from_flags()
+    try:
+        return ImageClassificationTask(
+            FLAGS.model, options, FLAGS.data_source, FLAGS.data_dir, FLAGS.image_size, rotation,
+            color_jitter=FLAGS.color_jitter, min_crop_area=FLAGS.min_crop_area,
+            eval_crop_fraction=FLAGS.eval_crop_fraction, manual_dir=FLAGS.manual_dir,
+            label_offset=FLAGS.label_offset, num_classes=FLAGS.num_classes,
+            shuffle_buffer=FLAGS.shuffle_buffer, cache=FLAGS.cache_data, seed=FLAGS.seed)
+    except (FileNotFoundError, ValueError) as err:
+        raise train_flags.FlagError("data_dir", str(err).splitlines()[0]) from None
+
+
+def main(argv):
+    del argv
+    from train import runner
+
+    config = train_flags.train_config()
+    return runner.run(task_from_flags, config, cpu_devices=FLAGS.cpu_devices)
+
+
+if __name__ == "__main__":
+    sys.exit(train_flags.run(main))

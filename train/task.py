@@ -1,0 +1,58 @@
+"""What the trainer needs from a task: a model, datasets, and a loss.
+
+A task is written for one replica (Model Garden style); the `Trainer` runs it under any strategy.
+`ClassificationTask` serves image classification and frame classification (speech) alike:
+subclasses provide `build_model`, `train_dataset`, `eval_dataset` and `num_train_examples`.
+"""
+
+import tensorflow as tf
+
+
+class ClassificationTask:
+    """Softmax cross-entropy over `num_classes`, top-1/top-5 accuracy."""
+
+    name = "classification"
+    num_classes = None
+    num_train_examples = None
+    has_eval_data = True
+
+    def build_model(self, config):
+        """A Keras model producing logits; called inside the strategy scope."""
+        raise NotImplementedError
+
+    def train_dataset(self, input_context, per_replica_batch, skip_examples):
+        """Infinite stream of (inputs, labels) batches for one input pipeline, starting after
+        `skip_examples` examples of that pipeline's stream (for exact resumption)."""
+        raise NotImplementedError
+
+    def eval_dataset(self, input_context, per_replica_batch):
+        """One pass of (inputs, labels) batches for one input pipeline, or None."""
+        return None
+
+    def skipped_inputs(self):
+        """Inputs dropped so far as undecodable (for the logs)."""
+        return 0
+
+    def compute_loss(self, model, batch, training, label_smoothing=0.0):
+        """(per-example loss, logits, labels) for one replica's batch."""
+        inputs, labels = batch
+        logits = tf.cast(model(inputs, training=training), tf.float32)
+        labels = tf.cast(labels, tf.int32)
+        if label_smoothing:
+            onehot = tf.one_hot(labels, tf.shape(logits)[-1])
+            loss = tf.keras.losses.categorical_crossentropy(
+                onehot, logits, from_logits=True, label_smoothing=label_smoothing)
+        else:
+            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        return loss, logits, labels
+
+    @staticmethod
+    def metric_sums(per_example_loss, logits, labels):
+        """Sums over the batch; the trainer adds them across replicas and steps."""
+        k = tf.minimum(5, tf.shape(logits)[-1])
+        return {
+            "loss": tf.reduce_sum(per_example_loss),
+            "top1": tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, logits, 1), tf.float32)),
+            "top5": tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, logits, k), tf.float32)),
+            "count": tf.cast(tf.shape(labels)[0], tf.float32),
+        }

@@ -1,0 +1,395 @@
+"""One custom training loop for every `tf.distribute` strategy.
+
+Keras 3 `model.fit` does not run under MultiWorkerMirroredStrategy, so training is a replica step
+(`strategy.run` inside a `tf.function`) over `strategy.distribute_datasets_from_function`; the
+same code runs on one CPU, many GPUs, many workers and TPUs.
+
+Runs survive: checkpoints (model, optimizer with its step counter, best top-1) are written every
+`checkpoint_every` steps and at every epoch end; a restarted run restores the latest and continues
+the same step sequence: the learning rate is a function of the restored step, and the input
+stream skips the examples already consumed. A non-finite loss stops the run before anything is
+saved, so the last checkpoint stays good.
+"""
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from train.distribute import STRATEGIES, make_strategy, worker_identity  # noqa: F401
+from train.schedules import WarmupSchedule
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    model_dir: str
+    mode: str = "train"
+    eval_from: str = None
+    strategy: str = "auto"
+    tpu: str = ""
+    batch_size: int = 256
+    eval_batch_size: int = 256
+    epochs: int = 110
+    steps_per_epoch: int = None
+    eval_steps: int = None
+    lr: float = 0.1
+    lr_batch_reference: int = 256
+    lr_schedule: str = "cosine"
+    lr_halving_start_epoch: int = 10
+    warmup_epochs: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    weight_decay_all: bool = False
+    label_smoothing: float = 0.0
+    clip_global_norm: float = 0.0
+    precision: str = "float32"
+    jit_compile: bool = False
+    sync_bn: bool = False
+    seed: int = 0
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    progress: bool = True
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or Inf."""
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; `flag` names the flag to change."""
+
+    def __init__(self, flag, message):
+        super().__init__(f"--{flag}: {message}")
+        self.flag = flag
+
+
+def weights_fingerprint(model):
+    """A short hash of every weight of `model` (replicas and runs agree iff their weights do)."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def is_decayed(variable, decay_all):
+    """Coupled L2 applies to convolution and dense kernels (Tensorpack) or to everything."""
+    return decay_all or variable.path.endswith("kernel")
+
+
+class Trainer:
+    def __init__(self, task, config, strategy=None):
+        self.task = task
+        self.config = config
+        keras.config.set_dtype_policy(config.precision)
+        self.strategy = strategy or make_strategy(config.strategy, config.tpu)
+        self.task_type, self.task_id, self.is_chief = worker_identity(self.strategy)
+        replicas = self.strategy.num_replicas_in_sync
+        for flag in ("batch_size", "eval_batch_size"):
+            if getattr(config, flag) % replicas:
+                raise ConfigError(flag, f"{getattr(config, flag)} is not divisible by the "
+                                        f"{replicas} replicas of the strategy")
+        self.steps_per_epoch = config.steps_per_epoch or (
+            task.num_train_examples // config.batch_size)
+        if self.steps_per_epoch < 1:
+            raise ConfigError("batch_size", f"{config.batch_size} exceeds the "
+                                             f"{task.num_train_examples} training examples")
+        self.total_steps = self.steps_per_epoch * config.epochs
+        keras.utils.set_random_seed(config.seed)
+        with self.strategy.scope():
+            self.model = task.build_model(config)
+            self.schedule = WarmupSchedule(
+                config.lr * config.batch_size / config.lr_batch_reference,
+                self.total_steps,
+                warmup_steps=round(config.warmup_epochs * self.steps_per_epoch),
+                kind=config.lr_schedule, steps_per_epoch=self.steps_per_epoch,
+                halving_start_epoch=config.lr_halving_start_epoch,
+            )
+            optimizer = keras.optimizers.SGD(self.schedule, momentum=config.momentum,
+                                             nesterov=config.nesterov)
+            if config.precision == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            self.optimizer = optimizer
+            self.optimizer.build(self.model.trainable_variables)
+            self.best_top1 = tf.Variable(-1.0, trainable=False, name="best_top1")
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                              best_top1=self.best_top1)
+        os.makedirs(config.model_dir, exist_ok=True)
+        self._ckpt_dir = os.path.join(config.model_dir, "checkpoints")
+        if not self.is_chief:  # other workers write their share where nobody reads it
+            self._ckpt_dir = os.path.join(config.model_dir, f".worker{self.task_id}_checkpoints")
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self._ckpt_dir,
+            max_to_keep=config.keep_checkpoints if self.is_chief else 1)
+        self._train_step = None
+        self._eval_step = None
+        self._state_sync = None
+        self._writer = None
+
+    # ---- steps ------------------------------------------------------------------------------
+
+    @property
+    def global_step(self):
+        return int(self.optimizer.iterations.numpy())
+
+    def _gradients(self, batch):
+        """Forward + backward of one replica: (gradients, metric sums)."""
+        config = self.config
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            per_example, logits, labels = self.task.compute_loss(
+                self.model, batch, training=True, label_smoothing=config.label_smoothing)
+            loss = tf.reduce_sum(per_example) / config.batch_size
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, variables)
+        return grads, self.task.metric_sums(per_example, logits, labels)
+
+    def _replica_train_step(self, batch):
+        config = self.config
+        replicas = self.strategy.num_replicas_in_sync
+        variables = self.model.trainable_variables
+        gradients = self._gradients
+        if config.jit_compile:
+            gradients = tf.function(gradients, jit_compile=True)
+        grads, sums = gradients(batch)
+        scale = getattr(self.optimizer, "dynamic_scale", None)
+        decay = [is_decayed(v, config.weight_decay_all) for v in variables]
+        if config.clip_global_norm:
+            # Clipping needs the summed gradient: reduce here, and hand the optimizer (which
+            # sums over replicas again) 1/replicas of it.
+            ctx = tf.distribute.get_replica_context()
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            if scale is not None:
+                grads = [g / tf.cast(scale, g.dtype) for g in grads]
+            grads = [g + config.weight_decay * v if d and config.weight_decay else g
+                     for g, v, d in zip(grads, variables, decay)]
+            grads, _ = tf.clip_by_global_norm(grads, config.clip_global_norm)
+            if scale is not None:
+                grads = [g * tf.cast(scale, g.dtype) for g in grads]
+            grads = [g / replicas for g in grads]
+        elif config.weight_decay:
+            # The optimizer sums gradients over replicas: each adds its 1/replicas of wd * w.
+            factor = config.weight_decay / replicas
+            grads = [g + factor * tf.cast(scale if scale is not None else 1.0, g.dtype) * v
+                     if d else g for g, v, d in zip(grads, variables, decay)]
+        self.optimizer.apply(grads, variables)
+        return sums
+
+    def _make_state_sync(self):
+        """Average the non-trainable state (BatchNorm moving statistics) over all replicas.
+
+        Keras 3 keeps one copy of each BN moving statistic per replica and updates it with that
+        replica's batch only; reading returns replica 0's. Moving averages are linear in the batch
+        statistics, so averaging the copies at sync points (evaluation, checkpoints, the end) is
+        exactly the moving average of the replica-averaged statistics.
+        """
+        variables = self.model.non_trainable_variables
+        if self.strategy.num_replicas_in_sync == 1 or not variables:
+            return lambda: None
+
+        def replica_sync():
+            ctx = tf.distribute.get_replica_context()
+            local = [tf.identity(v.value) for v in variables]  # this replica's copies
+            means = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, local)
+            for variable, mean in zip(variables, means):
+                variable.assign(mean)
+
+        return tf.function(lambda: self.strategy.run(replica_sync))
+
+    def sync_replicas(self):
+        if self._state_sync is None:
+            self._state_sync = self._make_state_sync()
+        self._state_sync()
+
+    def _reduce(self, per_replica):
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                for k, v in per_replica.items()}
+
+    def _make_train_step(self):
+        @tf.function
+        def train_step(iterator):
+            return self._reduce(self.strategy.run(self._replica_train_step,
+                                                  args=(next(iterator),)))
+        return train_step
+
+    def _make_eval_step(self):
+        def replica_eval_step(batch):
+            per_example, logits, labels = self.task.compute_loss(self.model, batch,
+                                                                 training=False)
+            return self.task.metric_sums(per_example, logits, labels)
+
+        @tf.function
+        def eval_step(batch):
+            return self._reduce(self.strategy.run(replica_eval_step, args=(batch,)))
+        return eval_step
+
+    # ---- data -------------------------------------------------------------------------------
+
+    def _train_iterator(self, start_step):
+        config = self.config
+
+        def dataset_fn(input_context):
+            per_replica = input_context.get_per_replica_batch_size(config.batch_size)
+            replicas_per_pipeline = (input_context.num_replicas_in_sync
+                                     // input_context.num_input_pipelines)
+            skip = start_step * per_replica * replicas_per_pipeline
+            return self.task.train_dataset(input_context, per_replica, skip)
+
+        return iter(self.strategy.distribute_datasets_from_function(dataset_fn))
+
+    def _eval_dataset(self):
+        config = self.config
+
+        def dataset_fn(input_context):
+            per_replica = input_context.get_per_replica_batch_size(config.eval_batch_size)
+            return self.task.eval_dataset(input_context, per_replica)
+
+        if not self.task.has_eval_data:
+            return None
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    # ---- reporting --------------------------------------------------------------------------
+
+    def _log(self, record):
+        if not self.is_chief:
+            return
+        with open(os.path.join(self.config.model_dir, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(
+                os.path.join(self.config.model_dir, "tensorboard"))
+        with self._writer.as_default(step=record["step"]):
+            for key, value in record.items():
+                if key not in ("epoch", "step") and isinstance(value, (int, float)):
+                    tf.summary.scalar(key, value)
+        self._writer.flush()
+
+    @staticmethod
+    def _averages(sums):
+        count = max(sums.get("count", 0.0), 1.0)
+        return {"loss": sums["loss"] / count, "top1": sums["top1"] / count,
+                "top5": sums["top5"] / count}
+
+    # ---- checkpoints ------------------------------------------------------------------------
+
+    def _save_checkpoint(self):
+        self.sync_replicas()
+        self.manager.save(checkpoint_number=self.global_step)
+        if not self.is_chief:
+            shutil.rmtree(self._ckpt_dir, ignore_errors=True)
+
+    def _save_keras(self, name):
+        if self.is_chief:
+            self.model.save(os.path.join(self.config.model_dir, name))
+
+    # ---- public -----------------------------------------------------------------------------
+
+    def restore(self):
+        """Restore the latest checkpoint of the run, if any; returns the global step."""
+        latest = tf.train.latest_checkpoint(os.path.join(self.config.model_dir, "checkpoints"))
+        if latest:
+            self.checkpoint.restore(latest).assert_consumed()
+            print(f"Resumed from {latest} at step {self.global_step}", flush=True)
+        return self.global_step
+
+    def evaluate(self):
+        """Top-1/top-5/loss and images/s on the evaluation set."""
+        dataset = self._eval_dataset()
+        if dataset is None:
+            return {}
+        if self._eval_step is None:
+            self._eval_step = self._make_eval_step()
+        self.sync_replicas()
+        totals, start, steps = {}, time.time(), 0
+        for batch in dataset:
+            sums = self._eval_step(batch)
+            for k, v in sums.items():
+                totals[k] = totals.get(k, 0.0) + float(v)
+            steps += 1
+            if self.config.eval_steps and steps >= self.config.eval_steps:
+                break
+        elapsed = max(time.time() - start, 1e-9)
+        result = self._averages(totals) if totals else {"loss": float("nan"), "top1": 0.0,
+                                                        "top5": 0.0}
+        result.update(images=int(totals.get("count", 0)),
+                      images_per_sec=totals.get("count", 0) / elapsed)
+        return result
+
+    def train(self):
+        """Train to `epochs * steps_per_epoch` steps, resuming from the latest checkpoint."""
+        config = self.config
+        start_step = self.restore()
+        if self._train_step is None:
+            self._train_step = self._make_train_step()
+        iterator = self._train_iterator(start_step)
+        replicas = self.strategy.num_replicas_in_sync
+        print(f"Training {self.model.name}: {self.total_steps} steps "
+              f"({config.epochs} epochs x {self.steps_per_epoch}), global batch "
+              f"{config.batch_size} on {replicas} replica(s)", flush=True)
+
+        last_record = None
+        while self.global_step < self.total_steps:
+            epoch = self.global_step // self.steps_per_epoch
+            epoch_end = (epoch + 1) * self.steps_per_epoch
+            progbar = keras.utils.Progbar(self.steps_per_epoch, stateful_metrics=[
+                "loss", "top1", "images/s"]) if (config.progress and self.is_chief) else None
+            if progbar is not None:
+                print(f"Epoch {epoch + 1}/{config.epochs}", flush=True)
+            totals, images, busy = {}, 0.0, 0.0
+            while self.global_step < epoch_end:
+                tick = time.time()
+                sums = {k: float(v) for k, v in self._train_step(iterator).items()}
+                busy += time.time() - tick
+                step = self.global_step
+                batch_loss = sums["loss"] / max(sums["count"], 1.0)
+                if not math.isfinite(batch_loss):
+                    raise TrainingDiverged(
+                        f"Loss is {batch_loss} at step {step}; stopping without saving. The last "
+                        f"good checkpoint is in {self._ckpt_dir}.")
+                for k, v in sums.items():
+                    totals[k] = totals.get(k, 0.0) + v
+                images += sums["count"]
+                if progbar is not None:
+                    averages = self._averages(totals)
+                    progbar.update(step - epoch * self.steps_per_epoch, [
+                        ("loss", averages["loss"]), ("top1", averages["top1"]),
+                        ("images/s", images / max(busy, 1e-9))])
+                if step % config.checkpoint_every == 0 and step < epoch_end:
+                    self._save_checkpoint()
+
+            train = self._averages(totals)
+            record = {"epoch": epoch + 1, "step": self.global_step,
+                      "lr": float(self.schedule(self.global_step - 1)),
+                      "train_loss": train["loss"], "train_top1": train["top1"],
+                      "train_top5": train["top5"], "images_per_sec": images / max(busy, 1e-9),
+                      "skipped_images": int(self.task.skipped_inputs())}
+            val = self.evaluate()
+            if val:
+                record.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"],
+                              eval_images_per_sec=val["images_per_sec"])
+                if val["top1"] > float(self.best_top1.numpy()):
+                    self.best_top1.assign(val["top1"])
+                    self._save_keras("best.keras")
+            self._save_checkpoint()
+            self._log(record)
+            last_record = record
+            if self.is_chief:
+                print(json.dumps(record), flush=True)
+
+        self.sync_replicas()
+        self._save_keras("model.keras")
+        return last_record
+
+    def report_fingerprint(self):
+        line = f"global_step={self.global_step} weights_fingerprint={weights_fingerprint(self.model)}"
+        print(line, flush=True)
+        return line
