@@ -8,6 +8,6 @@
 __version__ = "0.1.0"
 
 # Importing the layers registers them for `.keras` deserialization.
-from bl_keras import convert, layers, models, profiling  # noqa: E402
+from bl_keras import convert, layers, models, profiling, speech  # noqa: E402
 
-__all__ = ["convert", "layers", "models", "profiling", "__version__"]
+__all__ = ["convert", "layers", "models", "profiling", "speech", "__version__"]

@@ -1,7 +1,8 @@
 """The paper's reported numbers, for side-by-side comparison (profile CLI, tests, README).
 
-Each row: label, model name, builder options, input size, params (M), GFLOPs (= GMACs),
-top-1 error (%) and K80 speed (ms per batch of 16) where reported.
+Each row: label, model name, builder options, input size (an image side, or an (H, W, C) shape),
+params (M), GFLOPs (= GMACs), top-1 error or WER (%) and K80 speed (ms per batch of 16) where
+reported.
 """
 
 import dataclasses
@@ -60,8 +61,30 @@ TABLE2 = (
               (48.96, 7.97, 21.00, 376), (45.88, 4.08, 20.87, 235), (45.88, 5.33, 19.87, 270))
 )
 
-TABLES = {"1": TABLE1, "2": TABLE2}
+SPEECH_INPUT = (64, 49, 3)
+
+# Table 3: acoustic models (64 log-mel bins x 49 frames x 3, 32000 states). The paper's params
+# (about 3M) cannot be reproduced from Appendix B: its output layer alone has 16.4M weights.
+TABLE3 = (
+    PaperRow("ResNet-22", "speech.resnet22", {}, SPEECH_INPUT, 3.02, 1.11, 14.67),
+    PaperRow("bL-ResNet-22 (a=4, b=1)", "speech.bl_resnet22", _bl(4, 1), SPEECH_INPUT, 3.15,
+             0.68, 14.72),
+    PaperRow("bL-ResNet-22 (a=4, b=2)", "speech.bl_resnet22", _bl(4, 2), SPEECH_INPUT, 3.11,
+             0.66, 14.47),
+    PaperRow("bL-ResNet-22 (a=4, b=3)", "speech.bl_resnet22", _bl(4, 3), SPEECH_INPUT, 3.10,
+             0.65, 14.66),
+    PaperRow("bL-ResNet-22 (a=2, b=3)", "speech.bl_resnet22", _bl(2, 3), SPEECH_INPUT, 3.07,
+             0.77, 14.46),
+    PaperRow("bL-ResNet-22 (a=4, b=1) concat", "speech.bl_resnet22",
+             dict(_bl(4, 1), merge="concat"), SPEECH_INPUT, 3.18, 0.70, 14.67),
+    PaperRow("bL-PYR-ResNet-22 (a=4, b=1)", "speech.bl_pyr_resnet22", _bl(4, 1), SPEECH_INPUT,
+             3.32, 0.98, 14.50),
+)
+
+TABLES = {"1": TABLE1, "2": TABLE2, "3": TABLE3}
 TABLE_TITLES = {
     "1": "Table 1: complexity of the Little-Branch (bL-ResNet-50)",
     "2": "Table 2: bL-ResNet, bL-ResNeXt and bL-SEResNeXt against their baselines",
+    "3": "Table 3: speech acoustic models (input 64x49x3, 32000 states; the paper's params of "
+         "about 3M are not reproducible, see WORKSPACE_NOTES.md)",
 }

@@ -1,8 +1,9 @@
 """Params and GMACs of the paper's models, reproduced next to the paper's values.
 
-    python -m bl_keras.profile                      # Tables 1 and 2
+    python -m bl_keras.profile                      # Tables 1, 2 and 3
     python -m bl_keras.profile --tables 1
     python -m bl_keras.profile --model bl_resnet50 --alpha 2 --beta 4 --size 256 --json
+    python -m bl_keras.profile --model speech.bl_resnet22 --alpha 4 --beta 1 --merge concat --json
 """
 
 import argparse
@@ -26,13 +27,17 @@ def profile_row(row, cache):
     return profiling.profile(cache[key], row.size)
 
 
+def size_label(size):
+    return str(size) if isinstance(size, int) else "x".join(str(s) for s in size[:2])
+
+
 def format_table(title, rows, results):
-    header = (f"{'model':<40} {'size':>4} {'params(M)':>10} {'paper':>7} {'diff':>6} "
+    header = (f"{'model':<40} {'input':>7} {'params(M)':>10} {'paper':>7} {'diff':>6} "
               f"{'GMACs':>7} {'paper':>6} {'diff':>6}")
     lines = [title, header, "-" * len(header)]
     for row, result in zip(rows, results):
         lines.append(
-            f"{row.label:<40} {row.size:>4} {result.mparams:>10.2f} {row.mparams:>7.2f} "
+            f"{row.label:<40} {size_label(row.size):>7} {result.mparams:>10.2f} {row.mparams:>7.2f} "
             f"{result.mparams - row.mparams:>+6.2f} {result.gmacs:>7.2f} {row.gmacs:>6.2f} "
             f"{result.gmacs - row.gmacs:>+6.2f}"
         )
@@ -53,7 +58,7 @@ def print_tables(table_ids, out=sys.stdout):
 
 def model_options(args, entry):
     options = {}
-    for option in ("alpha", "beta"):
+    for option in ("alpha", "beta", "merge"):
         value = getattr(args, option)
         if value is not None:
             if option not in entry.options:
@@ -68,9 +73,11 @@ def main(argv=None):
     parser.add_argument("--model", help="profile one model (a bl_keras.models name)")
     parser.add_argument("--alpha", type=int, help="width ratio of big to little branch (bL)")
     parser.add_argument("--beta", type=int, help="depth ratio of big to little branch (bL)")
+    parser.add_argument("--merge", choices=["add", "concat"], help="branch merge (speech bL)")
     parser.add_argument("--size", type=int, help="input image size (default: the model's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--tables", default="1,2", help="paper tables to print (default 1,2)")
+    parser.add_argument("--tables", default="1,2,3",
+                        help="paper tables to print (default 1,2,3)")
     args = parser.parse_args(argv)
 
     from bl_keras import models, paper, profiling
@@ -87,16 +94,18 @@ def main(argv=None):
         entry = models.get_entry(args.model)
     except ValueError as err:
         parser.error(f"--model: {err}")
-    if args.size is not None and args.size < 32:
-        parser.error(f"--size must be >= 32, got {args.size}")
-    size = args.size or entry.input_size
-    result = profiling.profile(entry.builder(**model_options(args, entry)), size)
+    if args.size is not None and (args.size < 32 or entry.input_shape is not None):
+        parser.error(f"--size must be >= 32 and applies to image models, got {args.size}")
+    shape = entry.profile_shape(args.size)
+    result = profiling.profile(entry.builder(**model_options(args, entry)), shape)
+    size = shape[0] if entry.input_shape is None else list(shape)
     record = {"model": args.model, "params": result.params, "macs": result.macs,
               "input_size": size}
     if args.json:
         print(json.dumps(record))
     else:
-        print(f"{args.model}: {result.mparams:.2f}M params, {result.gmacs:.2f} GMACs at {size}")
+        print(f"{args.model}: {result.mparams:.2f}M params, {result.gmacs:.2f} GMACs at "
+              f"{size_label(size)}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Big-Little Net layers, all registered for `.keras` serialization under package "bl_keras"."""
 
-from bl_keras.layers.blocks import Bottleneck, SqueezeExcite
+from bl_keras.layers.blocks import BasicBlock, Bottleneck, SqueezeExcite
 from bl_keras.layers.branches import BigBranch, LittleBranch, ResidualStage
 from bl_keras.layers.conv import ConvBN
 from bl_keras.layers.merge import MergeAdd, MergeConcat
@@ -8,6 +8,7 @@ from bl_keras.layers.module import BigLittleModule
 from bl_keras.layers.stem import BigLittleStem, ResNetStem
 
 __all__ = [
+    "BasicBlock",
     "BigBranch",
     "BigLittleModule",
     "BigLittleStem",

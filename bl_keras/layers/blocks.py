@@ -12,6 +12,7 @@ from keras import ops
 
 from bl_keras.layers.conv import ConvBN, he_normal_fan_out
 from bl_keras.layers.norm import norm_config
+from bl_keras.layers.resize import centre_crop
 
 register = keras.saving.register_keras_serializable(package="bl_keras")
 
@@ -186,7 +187,87 @@ class Bottleneck(keras.layers.Layer):
         return config
 
 
-BLOCKS = {"bottleneck": Bottleneck}
+@register
+class BasicBlock(keras.layers.Layer):
+    """`num_convs` 3x3 convolutions (stride on the first) + shortcut: the speech ResNets' block.
+
+    Args:
+        filters: output channels.
+        strides: stride of the first convolution and the shortcut, e.g. (2, 1) to stride
+            frequency only.
+        num_convs: convolutions on the residual path (2, or 1 in the speech transition layers).
+        padding: ConvBN padding per axis; ("symmetric", "valid") pads frequency but not time.
+            On a "valid" axis every convolution shortens the input by 2, and the shortcut is
+            centre-cropped to the residual's size (Saon et al., 2017).
+        last_relu: apply the ReLU after the addition.
+        shortcut: "conv" (1x1 conv + BN when channels or stride change); "avgpool" is accepted
+            for configuration symmetry with `Bottleneck` and means the same here.
+        zero_gamma, norm: as in `Bottleneck`.
+    """
+
+    def __init__(self, filters, strides=1, num_convs=2, padding="symmetric", last_relu=True,
+                 shortcut="conv", zero_gamma=True, norm=None, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.strides = tuple(strides) if not isinstance(strides, int) else (strides, strides)
+        self.num_convs = int(num_convs)
+        self.padding = padding if isinstance(padding, str) else tuple(padding)
+        self.last_relu = bool(last_relu)
+        self.shortcut = shortcut
+        self.zero_gamma = bool(zero_gamma)
+        self.norm = norm_config(norm)
+        if self.num_convs < 1:
+            raise ValueError(f"num_convs must be >= 1, got {num_convs}")
+        modes = (self.padding,) * 2 if isinstance(self.padding, str) else self.padding
+        self._crop_axes = tuple(axis for axis, mode in zip((1, 2), modes) if mode == "valid")
+        common = dict(padding=self.padding, norm=self.norm, dtype=self.dtype_policy)
+        for i in range(self.num_convs):
+            last = i == self.num_convs - 1
+            setattr(self, f"conv{i + 1}", ConvBN(
+                self.filters, 3, self.strides if i == 0 else 1,
+                activation=None if last else "relu", zero_gamma=self.zero_gamma and last,
+                name=f"conv{i + 1}", **common))
+        self.proj = None
+
+    @property
+    def convs(self):
+        return [getattr(self, f"conv{i + 1}") for i in range(self.num_convs)]
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.filters or self.strides != (1, 1):
+            self.proj = ConvBN(self.filters, 1, self.strides, activation=None, name="downsample",
+                               norm=self.norm, dtype=self.dtype_policy)
+            self.proj.build(input_shape)
+        shape = input_shape
+        for conv in self.convs:
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for conv in self.convs:
+            x = conv(x, training=training)
+        shortcut = inputs if self.proj is None else self.proj(inputs, training=training)
+        for axis in self._crop_axes:
+            shortcut = centre_crop(shortcut, axis, ops.shape(x)[axis])
+        x = x + shortcut
+        return ops.relu(x) if self.last_relu else x
+
+    def compute_output_shape(self, input_shape):
+        shape = input_shape
+        for conv in self.convs:
+            shape = conv.compute_output_shape(shape)
+        return shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, strides=self.strides, num_convs=self.num_convs,
+                      padding=self.padding, last_relu=self.last_relu, shortcut=self.shortcut,
+                      zero_gamma=self.zero_gamma, norm=self.norm)
+        return config
+
+
+BLOCKS = {"bottleneck": Bottleneck, "basic": BasicBlock}
 
 
 def get_block(name):

@@ -43,6 +43,8 @@ class ResidualStage(keras.layers.Layer):
         last_relu: whether the last block ends with a ReLU.
         block: block type name (see `bl_keras.layers.blocks.BLOCKS`).
         block_config: extra block options (cardinality, base_width, se_reduction, shortcut, ...).
+        block_overrides: optional list of `num_blocks` dicts of per-block options on top of
+            `block_config` (the speech stages mix 2-conv and 1-conv blocks).
         norm: BatchNorm options.
     """
 
@@ -54,10 +56,14 @@ class ResidualStage(keras.layers.Layer):
         last_relu=True,
         block="bottleneck",
         block_config=None,
+        block_overrides=None,
         norm=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if block_overrides is not None and len(block_overrides) != int(num_blocks):
+            raise ValueError(f"block_overrides needs {num_blocks} entries, got "
+                             f"{len(block_overrides)}")
         if int(num_blocks) < 1:
             raise ValueError(f"{type(self).__name__} needs num_blocks >= 1, got {num_blocks}")
         self.filters = int(filters)
@@ -66,6 +72,7 @@ class ResidualStage(keras.layers.Layer):
         self.last_relu = bool(last_relu)
         self.block = block
         self.block_config = dict(block_config or {})
+        self.block_overrides = [dict(o) for o in block_overrides] if block_overrides else None
         self.norm = norm_config(norm)
         block_cls = get_block(block)
         # One attribute per block, not a list: TF checkpoints (tf.train.Checkpoint) follow
@@ -78,7 +85,7 @@ class ResidualStage(keras.layers.Layer):
                 norm=self.norm,
                 name=f"block{i}",
                 dtype=self.dtype_policy,
-                **self.block_config,
+                **{**self.block_config, **(self.block_overrides[i] if self.block_overrides else {})},
             ))
 
     @property
@@ -112,6 +119,7 @@ class ResidualStage(keras.layers.Layer):
             last_relu=self.last_relu,
             block=self.block,
             block_config=self.block_config,
+            block_overrides=self.block_overrides,
             norm=self.norm,
         )
         return config
@@ -143,6 +151,7 @@ class LittleBranch(keras.layers.Layer):
         strides=1,
         block="bottleneck",
         block_config=None,
+        block_overrides=None,
         norm=None,
         **kwargs,
     ):
@@ -153,6 +162,7 @@ class LittleBranch(keras.layers.Layer):
         self.strides = strides
         self.block = block
         self.block_config = dict(block_config or {})
+        self.block_overrides = [dict(o) for o in block_overrides] if block_overrides else None
         self.norm = norm_config(norm)
         if self.alpha < 1 or self.filters % self.alpha:
             raise ValueError(f"alpha={alpha} must be >= 1 and divide filters={filters}")
@@ -162,6 +172,7 @@ class LittleBranch(keras.layers.Layer):
             strides=strides,
             block=block,
             block_config=thin_block_config(self.block_config, self.alpha),
+            block_overrides=self.block_overrides,
             norm=self.norm,
             name="stage",
             dtype=self.dtype_policy,
@@ -189,6 +200,7 @@ class LittleBranch(keras.layers.Layer):
             strides=self.strides,
             block=self.block,
             block_config=self.block_config,
+            block_overrides=self.block_overrides,
             norm=self.norm,
         )
         return config

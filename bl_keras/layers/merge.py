@@ -11,15 +11,9 @@ from keras import ops
 
 from bl_keras.layers.conv import ConvBN
 from bl_keras.layers.norm import norm_config
-from bl_keras.layers.resize import UPSAMPLE_METHODS, resize_to
+from bl_keras.layers.resize import UPSAMPLE_METHODS, centre_crop, resize_to
 
 register = keras.saving.register_keras_serializable(package="bl_keras")
-
-
-def _centre_crop(x, axis, size):
-    offset = (ops.shape(x)[axis] - size) // 2
-    index = ops.arange(size) + offset
-    return ops.take(x, index, axis=axis)
 
 
 class _Merge(keras.layers.Layer):
@@ -46,7 +40,7 @@ class _Merge(keras.layers.Layer):
                 size = sizes[0]
                 for s in sizes[1:]:
                     size = ops.minimum(size, s)
-            aligned = [_centre_crop(x, axis, size) for x in aligned]
+            aligned = [centre_crop(x, axis, size) for x in aligned]
         return aligned
 
     def _aligned_shape(self, input_shapes):

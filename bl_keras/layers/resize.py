@@ -1,4 +1,6 @@
-"""Resizing one spatial axis with PyTorch's index rules, for any (also dynamic) size.
+"""Resizing and centre-cropping one spatial axis, for any (also dynamic) size.
+
+Resizing follows PyTorch's index rules:
 
 - "nearest": the released code's `F.interpolate(big, size)` in PyTorch <= 1.x: source index
   floor(dst * (in / out)) computed in float32, clamped to in - 1. TF's nearest resize uses
@@ -47,3 +49,12 @@ def resize_to(x, target_shape, axes, method):
     for axis in axes:
         x = resize_axis(x, target_shape[axis], axis, method)
     return x
+
+
+def centre_crop(x, axis, size):
+    """The centre `size` elements of `x` along `axis` (speech models crop time this way)."""
+    in_size = ops.shape(x)[axis]
+    if isinstance(in_size, int) and isinstance(size, int) and in_size == size:
+        return x
+    index = ops.arange(size) + (in_size - size) // 2
+    return ops.take(x, index, axis=axis)

@@ -16,12 +16,21 @@ class ModelEntry:
     builder: object
     description: str = ""
     input_size: int = 224
+    # Full input shape (H, W, C) of non-square inputs (speech: 64 mel bins x 49 frames x 3).
+    input_shape: tuple = None
     crop_ratio: float = 0.875
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     big_little: bool = False
     # Option names the builder takes beyond the common constructor signature (e.g. alpha, beta).
     options: tuple = ()
+
+    def profile_shape(self, size=None):
+        """The (H, W, C) input a profile uses: `input_shape`, or a square image of `size`."""
+        if self.input_shape is not None:
+            return tuple(self.input_shape)
+        size = size or self.input_size
+        return (size, size, 3)
 
 
 _REGISTRY = {}
