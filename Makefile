@@ -13,6 +13,9 @@ $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[cpu,test]"
+	# The conversion tests write real PyTorch checkpoints; the CPU build of this version is the
+	# one to use (a plain "torch" requirement would pull the CUDA build).
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -173,3 +173,9 @@ def test_layer_config_round_trip(layer):
     assert clone.get_config() == config
     registered = keras.saving.get_registered_name(type(layer))
     assert registered == f"bl_keras>{type(layer).__name__}"
+
+
+def test_one_block_big_branch_keeps_its_relu_as_released():
+    # The released _make_layer builds a single block with its default last_relu=True.
+    assert layers.BigLittleModule(32, 2).big.blocks[-1].last_relu
+    assert not layers.BigLittleModule(32, 3).big.blocks[-1].last_relu

@@ -19,6 +19,7 @@ def define_trainer_flags(defaults=None):
     d = dict(
         batch_size=256, epochs=110, lr=0.1, lr_batch_reference=256, warmup_epochs=0.0,
         weight_decay=1e-4, momentum=0.9, clip_global_norm=0.0, lr_schedule="cosine",
+        lr_halving_start_epoch=10, weight_decay_all=False,
     )
     d.update(defaults or {})
     flags.DEFINE_string("model_dir", None, "Run directory: checkpoints, TensorBoard logs, "
@@ -47,14 +48,14 @@ def define_trainer_flags(defaults=None):
     flags.DEFINE_enum("lr_schedule", d["lr_schedule"], ["cosine", "halving"],
                       "cosine: cosine decay to 0 over all epochs; halving: halve every epoch "
                       "from --lr_halving_start_epoch.")
-    flags.DEFINE_integer("lr_halving_start_epoch", 10,
+    flags.DEFINE_integer("lr_halving_start_epoch", d["lr_halving_start_epoch"],
                          "First epoch (1-based) whose learning rate is halved, for halving.")
     flags.DEFINE_float("warmup_epochs", d["warmup_epochs"], "Linear warmup from 0, in epochs.")
     flags.DEFINE_float("momentum", d["momentum"], "SGD momentum.")
     flags.DEFINE_boolean("nesterov", True, "Nesterov momentum.")
     flags.DEFINE_float("weight_decay", d["weight_decay"],
                        "Coupled L2 weight decay (gradient += wd * w).")
-    flags.DEFINE_boolean("weight_decay_all", False,
+    flags.DEFINE_boolean("weight_decay_all", d["weight_decay_all"],
                          "Decay every trainable parameter (released PyTorch script) instead of "
                          "only convolution and dense kernels (Tensorpack setup).")
     flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing of the cross-entropy.")

@@ -65,6 +65,7 @@ class ImageClassificationTask(ClassificationTask):
                  label_offset=1, num_classes=1000, shuffle_buffer=10_000, cache=False, seed=0):
         from bl_keras.data import build_dataset
 
+        super().__init__()
         self.model_name = model
         self.model_options = dict(model_options)
         self.seed = seed
@@ -75,7 +76,6 @@ class ImageClassificationTask(ClassificationTask):
         self._train_options = dict(rotation_degrees=rotation_degrees, color_jitter=color_jitter,
                                    min_crop_area=min_crop_area, shuffle_buffer=shuffle_buffer)
         self._build_dataset = build_dataset
-        self._skip_counters = []
         probe = build_dataset(split="train", training=False, batch_size=1, seed=seed,
                               **self._data)
         self.num_train_examples = probe.num_examples
@@ -94,17 +94,14 @@ class ImageClassificationTask(ClassificationTask):
                                    seed=self.seed, input_context=input_context,
                                    skip_examples=skip_examples, **self._data,
                                    **self._train_options)
-        self._skip_counters.append(info.skipped)
+        self.track_skips(info.skipped)
         return info.dataset
 
     def eval_dataset(self, input_context, per_replica_batch):
         info = self._build_dataset(split="val", training=False, batch_size=per_replica_batch,
                                    seed=self.seed, input_context=input_context, **self._data)
-        self._skip_counters.append(info.skipped)
+        self.track_skips(info.skipped)
         return info.dataset
-
-    def skipped_inputs(self):
-        return sum(int(c.numpy()) for c in self._skip_counters)
 
 
 def _int_list(flag, values):

@@ -16,6 +16,9 @@ class ClassificationTask:
     num_train_examples = None
     has_eval_data = True
 
+    def __init__(self):
+        self._skip_counters = []
+
     def build_model(self, config):
         """A Keras model producing logits; called inside the strategy scope."""
         raise NotImplementedError
@@ -29,14 +32,22 @@ class ClassificationTask:
         """One pass of (inputs, labels) batches for one input pipeline, or None."""
         return None
 
+    def track_skips(self, counter):
+        """Register a pipeline's counter of dropped (undecodable) inputs."""
+        self._skip_counters.append(counter)
+
     def skipped_inputs(self):
-        """Inputs dropped so far as undecodable (for the logs)."""
-        return 0
+        """Inputs dropped so far as undecodable, over every pipeline built (for the logs)."""
+        return sum(int(c.numpy()) for c in self._skip_counters)
+
+    def logits(self, model, inputs, training):
+        """The model's class scores for `inputs`, [batch, classes]."""
+        return model(inputs, training=training)
 
     def compute_loss(self, model, batch, training, label_smoothing=0.0):
         """(per-example loss, logits, labels) for one replica's batch."""
         inputs, labels = batch
-        logits = tf.cast(model(inputs, training=training), tf.float32)
+        logits = tf.cast(self.logits(model, inputs, training), tf.float32)
         labels = tf.cast(labels, tf.int32)
         if label_smoothing:
             onehot = tf.one_hot(labels, tf.shape(logits)[-1])

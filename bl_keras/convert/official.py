@@ -17,6 +17,7 @@ Layouts: conv (out, in/groups, kh, kw) -> (kh, kw, in/groups, out); linear (out,
 import numpy as np
 
 from bl_keras import layers as bl_layers
+from bl_keras.convert.checkpoint import read_state_dict
 
 _BN = (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"),
        ("running_var", "moving_variance"))
@@ -174,3 +175,12 @@ def from_official(name, state_dict, **model_kwargs):
         model_kwargs["classes"] = int(np.shape(state_dict["fc.weight"])[0])
     model = models.get(name, **model_kwargs)
     return load_official_weights(model, state_dict)
+
+
+def from_checkpoint(name, path, **model_kwargs):
+    """`from_official` on the state dict of the PyTorch checkpoint file at `path`.
+
+    Reads `.pth` / `.pth.tar` files of either PyTorch format without torch and without running
+    code from the file (`bl_keras.convert.checkpoint.read_state_dict`).
+    """
+    return from_official(name, read_state_dict(path), **model_kwargs)

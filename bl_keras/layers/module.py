@@ -72,7 +72,10 @@ class BigLittleModule(keras.layers.Layer):
 
         common = dict(block=block, block_config=self.block_config, norm=self.norm,
                       dtype=self.dtype_policy)
-        self.big = BigBranch(self.filters, self.num_blocks - 1, name="big", **common)
+        # The released code keeps the final ReLU of a one-block big branch (its `_make_layer`
+        # ignores `last_relu` when it builds a single block); deeper big branches drop it.
+        self.big = BigBranch(self.filters, self.num_blocks - 1, last_relu=self.num_blocks == 2,
+                             name="big", **common)
         self.little = LittleBranch(
             self.filters, little_depth(self.num_blocks, self.beta), alpha=self.alpha,
             name="little", **common,
