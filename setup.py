@@ -26,6 +26,7 @@ setup(
         "pillow>=10.0",
         "tensorflow-datasets>=4.9.7",
         "tensorboard>=2.16",
+        "kaldiio>=2.18",
     ],
     extras_require={
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
