@@ -127,3 +127,15 @@ def run(main):
             sys.exit(2)
 
     app.run(guarded, flags_parser=_parse_flags_one_line)
+
+
+def run_task(make_task):
+    """The body of every entry point: parse the flags, then train or evaluate `make_task()`."""
+
+    def main(argv):
+        del argv
+        from train import runner
+
+        return runner.run(make_task, train_config(), cpu_devices=FLAGS.cpu_devices)
+
+    return run(main)

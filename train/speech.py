@@ -166,13 +166,5 @@ def task_from_flags():
         raise train_flags.FlagError("train_data", str(err).splitlines()[0]) from None
 
 
-def main(argv):
-    del argv
-    from train import runner
-
-    config = train_flags.train_config()
-    return runner.run(task_from_flags, config, cpu_devices=FLAGS.cpu_devices)
-
-
 if __name__ == "__main__":
-    sys.exit(train_flags.run(main))
+    sys.exit(train_flags.run_task(task_from_flags))

@@ -25,12 +25,12 @@ with the same parameters does nothing.
 """
 
 import argparse
-import json
 import os
-import shutil
 
 import numpy as np
 from PIL import Image
+
+from bl_keras.data import generated
 
 SHAPES = ("disc", "square", "triangle", "ring", "cross")
 TEXTURES = ("stripes", "checker")
@@ -53,38 +53,20 @@ def make_demo_dataset(root, *, num_classes=10, train_per_class=300,
     params = dict(version=_VERSION, num_classes=num_classes,
                   train_per_class=train_per_class, val_per_class=val_per_class,
                   image_size=image_size, seed=seed)
-    marker = os.path.join(root, MARKER)
-    if os.path.exists(marker):
-        with open(marker) as f:
-            if json.load(f) == dict(params, complete=True):
-                return root
-    elif any(os.path.exists(os.path.join(root, s)) for s in _SPLITS):
-        # Not ours: refuse to mix synthetic images into someone's data.
-        raise FileExistsError(f"{root} holds a train/val tree without {MARKER}")
-
-    # The marker claims the tree before writing, and says "complete" after,
-    # so a stale or interrupted tree of ours is rebuilt from scratch.
-    os.makedirs(root, exist_ok=True)
-    _write_marker(marker, dict(params, complete=False))
-    for split in _SPLITS:
-        shutil.rmtree(os.path.join(root, split), ignore_errors=True)
+    if generated.is_current(root, MARKER, params, _SPLITS):
+        return root
     counts = {"train": train_per_class, "val": val_per_class}
-    for split_id, split in enumerate(_SPLITS):
-        for label, name in enumerate(CLASSES[:num_classes]):
-            class_dir = os.path.join(root, split, name)
-            os.makedirs(class_dir)
-            shape, texture = name.split("_")
-            for i in range(counts[split]):
-                rng = np.random.default_rng((seed, split_id, label, i))
-                image = render(rng, shape, texture, image_size)
-                Image.fromarray(image).save(os.path.join(class_dir, f"{i:04d}.png"))
-    _write_marker(marker, dict(params, complete=True))
+    with generated.building(root, MARKER, params, _SPLITS):
+        for split_id, split in enumerate(_SPLITS):
+            for label, name in enumerate(CLASSES[:num_classes]):
+                class_dir = os.path.join(root, split, name)
+                os.makedirs(class_dir)
+                shape, texture = name.split("_")
+                for i in range(counts[split]):
+                    rng = np.random.default_rng((seed, split_id, label, i))
+                    image = render(rng, shape, texture, image_size)
+                    Image.fromarray(image).save(os.path.join(class_dir, f"{i:04d}.png"))
     return root
-
-
-def _write_marker(path, content):
-    with open(path, "w") as f:
-        json.dump(content, f)
 
 
 def render(rng, shape, texture, size):

@@ -30,11 +30,11 @@ again with the same parameters does nothing.
 import argparse
 import json
 import os
-import shutil
 
 import numpy as np
 import tensorflow as tf
 
+from bl_keras.data import generated
 from bl_keras.speech import features
 
 CLASSES = ("sil", "aa", "iy", "uw", "s", "sh", "up", "down")
@@ -52,32 +52,20 @@ def make_speech_demo(root, *, num_train=100, num_val=20, sample_rate=16000, seed
         raise ValueError("sample_rate must be 8000 or 16000")
     params = dict(version=_VERSION, num_train=num_train, num_val=num_val,
                   sample_rate=sample_rate, seed=seed, classes=list(CLASSES))
-    marker = os.path.join(root, MARKER)
-    if os.path.exists(marker):
-        with open(marker) as f:
-            if json.load(f) == dict(params, complete=True):
-                return root
-    elif any(os.path.exists(os.path.join(root, s)) for s in _SPLITS):
-        # Not ours: refuse to mix synthetic files into someone's data.
-        raise FileExistsError(f"{root} holds a train/val tree without {MARKER}")
-
-    # The marker claims the tree first and says "complete" last, so an interrupted tree of
-    # ours is rebuilt from scratch.
-    os.makedirs(root, exist_ok=True)
-    _write_marker(marker, dict(params, complete=False))
-    for split_id, (split, count) in enumerate(zip(_SPLITS, (num_train, num_val))):
-        split_dir = os.path.join(root, split)
-        shutil.rmtree(split_dir, ignore_errors=True)
-        os.makedirs(split_dir)
-        for i in range(count):
-            rng = np.random.default_rng((seed, split_id, i))
-            waveform, labels = synthesize(rng, sample_rate)
-            stem = os.path.join(split_dir, f"u{i:04d}")
-            wav = tf.audio.encode_wav(waveform[:, None], sample_rate)
-            tf.io.write_file(stem + ".wav", wav)
-            with open(stem + ".labels", "w") as f:
-                f.write("\n".join(str(c) for c in labels) + "\n")
-    _write_marker(marker, dict(params, complete=True))
+    if generated.is_current(root, MARKER, params, _SPLITS):
+        return root
+    with generated.building(root, MARKER, params, _SPLITS):
+        for split_id, (split, count) in enumerate(zip(_SPLITS, (num_train, num_val))):
+            split_dir = os.path.join(root, split)
+            os.makedirs(split_dir)
+            for i in range(count):
+                rng = np.random.default_rng((seed, split_id, i))
+                waveform, labels = synthesize(rng, sample_rate)
+                stem = os.path.join(split_dir, f"u{i:04d}")
+                wav = tf.audio.encode_wav(waveform[:, None], sample_rate)
+                tf.io.write_file(stem + ".wav", wav)
+                with open(stem + ".labels", "w") as f:
+                    f.write("\n".join(str(c) for c in labels) + "\n")
     return root
 
 
@@ -85,11 +73,6 @@ def read_marker(root):
     """The parameters a finished demo tree was made with (classes, sample_rate, ...)."""
     with open(os.path.join(root, MARKER)) as f:
         return json.load(f)
-
-
-def _write_marker(path, content):
-    with open(path, "w") as f:
-        json.dump(content, f)
 
 
 def synthesize(rng, sample_rate=16000, min_frames=150, max_frames=350):
