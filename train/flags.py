@@ -8,7 +8,8 @@ import sys
 
 from absl import app, flags
 
-from train.trainer import PRECISIONS, STRATEGIES, TrainConfig
+from train.distribute import STRATEGIES
+from train.trainer import PRECISIONS, TrainConfig
 from train.trainer import ConfigError as FlagError
 
 FLAGS = flags.FLAGS

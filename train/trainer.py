@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from train.distribute import STRATEGIES, make_strategy, worker_identity  # noqa: F401
+from train.distribute import make_strategy, worker_identity
 from train.schedules import WarmupSchedule
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
