@@ -31,7 +31,8 @@ setup(
     extras_require={
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
-        "test": ["pytest>=8.0"],
+        "bench": ["matplotlib>=3.8"],  # the plot of `python -m bl_keras.benchmark --report`
+        "test": ["pytest>=8.0", "matplotlib>=3.8"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -324,13 +324,19 @@ class Trainer:
                       images_per_sec=totals.get("count", 0) / elapsed)
         return result
 
+    def step_runner(self, start_step=0):
+        """A callable that runs one training step (forward, backward, update on every replica)
+        on the task's stream from `start_step`, returning the batch's summed metrics."""
+        if self._train_step is None:
+            self._train_step = self._make_train_step()
+        iterator = self._train_iterator(start_step)
+        return lambda: self._train_step(iterator)
+
     def train(self):
         """Train to `epochs * steps_per_epoch` steps, resuming from the latest checkpoint."""
         config = self.config
         start_step = self.restore()
-        if self._train_step is None:
-            self._train_step = self._make_train_step()
-        iterator = self._train_iterator(start_step)
+        run_step = self.step_runner(start_step)
         replicas = self.strategy.num_replicas_in_sync
         print(f"Training {self.model.name}: {self.total_steps} steps "
               f"({config.epochs} epochs x {self.steps_per_epoch}), global batch "
@@ -347,7 +353,7 @@ class Trainer:
             totals, images, busy = {}, 0.0, 0.0
             while self.global_step < epoch_end:
                 tick = time.time()
-                sums = {k: float(v) for k, v in self._train_step(iterator).items()}
+                sums = {k: float(v) for k, v in run_step().items()}
                 busy += time.time() - tick
                 step = self.global_step
                 batch_loss = sums["loss"] / max(sums["count"], 1.0)

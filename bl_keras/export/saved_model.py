@@ -79,7 +79,10 @@ def export_saved_model(model, output_dir, labels=None, top_k=5, image_size=224,
                              input_signature=[tf.TensorSpec([None], tf.string, INPUT_NAME)])
         archive.add_endpoint(ARRAY_SIGNATURE, scores,
                              input_signature=[tf.TensorSpec(array_shape, tf.float32, INPUT_NAME)])
-        archive.write_out(str(output_dir), verbose=False)
+        # Serving needs no gradients; saving them would store the XLA-compiled backward pass
+        # of grouped convolutions (bl_keras/layers/fused.py), which TF Serving cannot run.
+        archive.write_out(str(output_dir), verbose=False, options=tf.saved_model.SaveOptions(
+            experimental_custom_gradients=False))
     return str(output_dir)
 
 

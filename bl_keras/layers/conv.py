@@ -1,8 +1,12 @@
 """Convolution + BatchNorm (+ ReLU), the unit every block is made of.
 
 PyTorch pads convolutions symmetrically; TensorFlow's "same" padding with stride 2 pads only the
-bottom/right. Strided convolutions here therefore pad explicitly and convolve "valid", so weights
-converted from the released PyTorch models give the same outputs (and the same spatial alignment).
+bottom/right. Strided convolutions here therefore pad explicitly, so weights converted from the
+released PyTorch models give the same outputs (and the same spatial alignment).
+
+The weights live in a Keras Conv2D and BatchNormalization (stable names conv/kernel, bn/gamma...),
+but on the TensorFlow backend the layer computes them with fused kernels (`fused.py`); the plain
+Keras sublayer path remains for synchronized BatchNorm and other backends.
 """
 
 import keras
@@ -105,9 +109,28 @@ class ConvBN(keras.layers.Layer):
         self.bn.build(self.conv.compute_output_shape(shape))
 
     def call(self, inputs, training=None):
-        x = inputs if self.pad is None else self.pad(inputs)
-        x = self.bn(self.conv(x), training=training)
+        if keras.backend.backend() != "tensorflow" or self.norm["synchronized"]:
+            # Cross-replica statistics need Keras' synchronized BatchNormalization.
+            x = inputs if self.pad is None else self.pad(inputs)
+            x = self.bn(self.conv(x), training=training)
+        else:
+            x = self._fused_call(inputs, training)
         return keras.ops.relu(x) if self.activation == "relu" else x
+
+    def _fused_call(self, inputs, training):
+        from bl_keras.layers import fused  # TensorFlow-only
+
+        padding = self.conv.padding.upper()
+        kernel = keras.ops.convert_to_tensor(self.conv.kernel)  # autocast to compute dtype
+        if training and self.bn.trainable:
+            # oneDNN has no gradient kernels for explicitly padded convolutions (TF falls back
+            # to far slower Eigen ones): pad, then convolve "valid".
+            x = inputs if self.pad is None else self.pad(inputs)
+            x = fused.conv2d(x, kernel, self.strides, padding)
+            return fused.batch_norm_training(x, self.bn)
+        if self.pad is not None:
+            padding = fused.explicit_padding(self.pad.padding)
+        return fused.folded_conv_bn(inputs, kernel, self.bn, self.strides, padding)
 
     def compute_output_shape(self, input_shape):
         shape = input_shape if self.pad is None else self.pad.compute_output_shape(input_shape)

@@ -179,9 +179,8 @@ def xla_compiled_functions(saved_model_dir):
 
 def test_grouped_convolutions_export_without_xla(tmp_path, request_images):
     model = small_model("bl_resnext50_32x4d")
-    # Keras alone wraps each grouped convolution in an XLA-compiled function, which TF Serving
-    # does not run by default. (If this fails, Keras dropped that workaround and
-    # bl_keras/export/grouped_conv.py can go.)
+    # A plain Keras export keeps XLA-compiled functions (the saved gradients of the grouped
+    # convolutions), which TF Serving does not run by default; bl_keras' export has none.
     plain = keras.export.ExportArchive()
     plain.track(model)
     plain.add_endpoint("serve", lambda x: model(x, training=False),

@@ -1,0 +1,141 @@
+"""Speed and memory of bl_keras models against their baselines.
+
+    python -m bl_keras.benchmark --models resnet50,bl_resnet50
+    python -m bl_keras.benchmark --models resnet50,bl_resnet50 --mode train --batch 8 --json
+    python -m bl_keras.benchmark --models resnet50,bl_resnet50 --precision mixed_bfloat16 \\
+        --jit_compile                                               # e.g. on a GPU
+    python -m bl_keras.benchmark --report results/                  # Markdown table + plot
+
+Models run one after another in this process (`--isolate`: each in a fresh process, so no model
+inherits another's heap); the ratio to the first model is printed.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+
+from bl_keras.benchmark import measure
+
+DEFAULT_MODELS = "resnet50,bl_resnet50"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bl_keras.benchmark", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=None,
+                        help=f"comma-separated model names (default {DEFAULT_MODELS}; with "
+                             "--report, the report's inference models)")
+    parser.add_argument("--batch", type=int, default=16, help="global batch size")
+    parser.add_argument("--size", type=int, default=224, help="input image side")
+    parser.add_argument("--mode", choices=measure.MODES, default="infer",
+                        help="infer: forward passes; train: full trainer steps")
+    parser.add_argument("--precision", choices=measure.PRECISIONS, default="float32")
+    parser.add_argument("--jit_compile", action="store_true", help="compile with XLA")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per model")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--classes", type=int, default=1000)
+    parser.add_argument("--strategy", default="auto",
+                        help="training distribution strategy (see train.imagenet --strategy)")
+    parser.add_argument("--isolate", action="store_true",
+                        help="measure each model in a fresh Python process")
+    parser.add_argument("--json", action="store_true", help="print one JSON list")
+    parser.add_argument("--report", metavar="DIR",
+                        help="measure the report's model sets and write DIR/benchmark.md, "
+                             "benchmark.json and throughput_vs_gmacs.png")
+    parser.add_argument("--train_models", default=None,
+                        help="--report: models timed in training (default: the ResNet pairs)")
+    parser.add_argument("--memory_models", default=None,
+                        help="--report: models whose training peak memory is compared")
+    parser.add_argument("--memory_batch", type=int, default=8,
+                        help="--report: batch of the peak-memory comparison")
+    args = parser.parse_args(argv)
+    for flag in ("batch", "size", "steps", "classes", "memory_batch"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be >= 1, got {getattr(args, flag)}")
+    if args.warmup < 0:
+        parser.error(f"--warmup must be >= 0, got {args.warmup}")
+    for flag in ("models", "train_models", "memory_models"):
+        names = split_names(getattr(args, flag))
+        unknown = [n for n in names or () if n not in measure.models.list_models()]
+        if unknown:
+            parser.error(f"--{flag}: unknown model(s) {', '.join(unknown)}; valid: "
+                         f"{', '.join(measure.models.list_models())}")
+    return args
+
+
+def split_names(value):
+    return [n.strip() for n in value.split(",") if n.strip()] if value else None
+
+
+def measure_one(name, args, mode=None, batch=None):
+    """One model; in a child process when --isolate (same flags, one model, JSON back)."""
+    mode, batch = mode or args.mode, batch or args.batch
+    if not args.isolate:
+        return measure.benchmark(name, mode=mode, batch=batch, size=args.size,
+                                 precision=args.precision, jit_compile=args.jit_compile,
+                                 steps=args.steps, warmup=args.warmup, classes=args.classes,
+                                 strategy=args.strategy)
+    command = [sys.executable, "-m", "bl_keras.benchmark", "--models", name, "--mode", mode,
+               "--batch", str(batch), "--size", str(args.size), "--precision", args.precision,
+               "--steps", str(args.steps), "--warmup", str(args.warmup),
+               "--classes", str(args.classes), "--strategy", args.strategy, "--json"]
+    if args.jit_compile:
+        command.append("--jit_compile")
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"benchmark of {name} failed:\n{done.stderr[-2000:]}")
+    record = json.loads(done.stdout.strip().splitlines()[-1])[0]
+    fields = measure.BenchmarkResult.__dataclass_fields__
+    return measure.BenchmarkResult(**{k: v for k, v in record.items() if k in fields})
+
+
+def format_results(results):
+    ratios = measure.speedups(results)
+    header = (f"{'model':<24} {'mode':<5} {'batch':>5} {'size':>4} {'GMACs':>6} {'Mparams':>7} "
+              f"{'images/s':>9} {'min-max':>13} {'x first':>7} {'GMAC/s':>7} {'peak RSS MB':>11}")
+    lines = [f"device: {results[0].device}, precision {results[0].precision}"
+             f"{', XLA' if results[0].jit_compile else ''}, median of {results[0].steps} steps",
+             header, "-" * len(header)]
+    for result, ratio in zip(results, ratios):
+        spread = f"{result.images_per_sec_min:.1f}-{result.images_per_sec_max:.1f}"
+        line = (f"{result.model:<24} {result.mode:<5} {result.batch:>5} {result.size:>4} "
+                f"{result.gmacs:>6.2f} {result.params / 1e6:>7.2f} {result.images_per_sec:>9.1f} "
+                f"{spread:>13} {ratio:>7.2f} {result.gmacs_per_sec:>7.1f} "
+                f"{result.peak_rss_mb:>11.0f}")
+        if result.gpu_peak_mb is not None:
+            line += f"  GPU peak {result.gpu_peak_mb:.0f} MB"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.report:
+        from bl_keras.benchmark import report
+
+        args.isolate = True  # a report compares peak memory: every model in its own process
+        path = report.write_report(args.report, args, measure_one)
+        print(f"wrote {path}")
+        return 0
+    names = split_names(args.models) or split_names(DEFAULT_MODELS)
+    results = []
+    for name in names:
+        try:
+            results.append(measure_one(name, args))
+        except (ValueError, RuntimeError) as err:
+            print(f"error: {name}: {err}", file=sys.stderr)
+            return 1
+        if not args.json:
+            print(f"measured {name}", file=sys.stderr, flush=True)
+    if args.json:
+        ratios = measure.speedups(results)
+        print(json.dumps([dict(r.as_dict(), speedup_vs_first=ratio)
+                          for r, ratio in zip(results, ratios)]))
+    else:
+        print(format_results(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""TensorFlow kernels behind `ConvBN`: one fused op per convolution instead of four.
+
+Keras' Conv2D -> BatchNormalization -> ReLU runs as separate passes over every activation (and a
+ZeroPadding2D copy before strided convolutions). On the TensorFlow backend `ConvBN` computes the
+same function with:
+
+- inference: BatchNorm folded into the convolution (kernel * gamma / sqrt(var + eps), bias
+  beta - mean * scale), padding passed to the convolution itself, so Grappler fuses
+  conv + bias (+ residual add) (+ ReLU) into a single kernel;
+- training: the convolution, then TensorFlow's fused batch-norm op (one kernel forward and one
+  backward instead of moments + normalisation); moving statistics are updated exactly as Keras'
+  BatchNormalization updates them (biased batch variance).
+
+Grouped convolutions (ResNeXt) run on TensorFlow's native kernel, which is several times faster
+on CPU than the XLA-compiled function Keras wraps them in. TensorFlow has no CPU kernel for their
+gradients, so the backward pass is an XLA-compiled function (what Keras uses for both passes).
+Depthwise convolutions (one input channel per group) run on the depthwise kernel.
+
+In training, the released models' shortcut average pool (PyTorch AvgPool2d(3, 2, padding=1),
+which counts the padded zeros) runs as a fixed depthwise convolution with weights 1/9, whose
+oneDNN backward kernel is much faster than average pooling's. (Inference keeps the pooling op:
+exported graphs stay free of extra constant filters, and the MAC count never sees it.)
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+def explicit_padding(pads):
+    """TF explicit padding for NHWC from ((top, bottom), (left, right))."""
+    (top, bottom), (left, right) = pads
+    return [[0, 0], [top, bottom], [left, right], [0, 0]]
+
+
+def _grouped_backward(strides, padding):
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def backward(inputs, kernel, upstream):
+        with tf.GradientTape() as tape:
+            tape.watch([inputs, kernel])
+            outputs = tf.nn.conv2d(inputs, kernel, strides, padding)
+        return tape.gradient(outputs, [inputs, kernel], output_gradients=upstream)
+
+    return backward
+
+
+def conv2d(inputs, kernel, strides, padding):
+    """NHWC convolution; `padding` is "VALID", "SAME" or an explicit list. Groups come from the
+    kernel's input depth, as in `tf.nn.conv2d`."""
+    channels = inputs.shape[-1]
+    if channels == kernel.shape[-2]:
+        return tf.nn.conv2d(inputs, kernel, strides, padding)
+    kernel = tf.convert_to_tensor(kernel)  # a read value: the custom gradient covers it
+    if kernel.shape[-2] == 1:  # depthwise: (kh, kw, 1, C * m) -> (kh, kw, C, m), same order
+        depthwise = tf.reshape(kernel, [*kernel.shape[:2], channels, -1])
+        return _depthwise(inputs, depthwise, strides, padding)
+
+    @tf.custom_gradient
+    def grouped(x, k):
+        def grad(upstream):
+            return _grouped_backward(strides, padding)(x, k, upstream)
+
+        return tf.nn.conv2d(x, k, strides, padding), grad
+
+    return grouped(inputs, kernel)
+
+
+def folded_conv_bn(inputs, kernel, bn, strides, padding):
+    """conv(inputs, kernel) followed by `bn` in inference mode, as one convolution + bias."""
+    dtype = inputs.dtype
+    scale = tf.cast(bn.gamma, tf.float32) * tf.math.rsqrt(
+        tf.cast(bn.moving_variance, tf.float32) + bn.epsilon)
+    bias = tf.cast(bn.beta, tf.float32) - tf.cast(bn.moving_mean, tf.float32) * scale
+    folded = tf.cast(tf.cast(kernel, tf.float32) * scale, dtype)
+    return tf.nn.bias_add(conv2d(inputs, folded, strides, padding), tf.cast(bias, dtype))
+
+
+def batch_norm_training(x, bn):
+    """Normalise `x` with its batch statistics and update `bn`'s moving averages."""
+    y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+        x, tf.cast(bn.gamma, tf.float32), tf.cast(bn.beta, tf.float32), epsilon=bn.epsilon,
+        is_training=True)
+    # The fused op returns the Bessel-corrected variance; Keras averages the biased one.
+    count = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
+    variance = variance * tf.maximum(count - 1.0, 0.0) / count
+    momentum = bn.momentum
+    bn.moving_mean.assign(bn.moving_mean * momentum + mean * (1.0 - momentum))
+    bn.moving_variance.assign(bn.moving_variance * momentum + variance * (1.0 - momentum))
+    return y
+
+
+def _depthwise(inputs, kernel, strides, padding):
+    if not isinstance(padding, str):
+        # TF 2.21's static shape inference of DepthwiseConv2dNative aborts the process on some
+        # graphs with explicit padding (seen in exported serving functions): pad separately.
+        inputs, padding = tf.pad(inputs, padding), "VALID"
+    return tf.nn.depthwise_conv2d(inputs, kernel, [1, *strides, 1], padding)
+
+
+def average_pool_3x3_s2(x):
+    """AvgPool 3x3, stride 2, padding 1, padded zeros counted (PyTorch's default)."""
+    channels = x.shape[-1]
+    window = tf.constant(np.full((3, 3, channels, 1), 1.0 / 9.0, np.float32), dtype=x.dtype)
+    return _depthwise(x, window, (2, 2), explicit_padding(((1, 1), (1, 1))))
