@@ -1,8 +1,11 @@
 """Params and GMACs of the paper's models, reproduced next to the paper's values.
 
-    python -m bl_keras.profile                      # Tables 1, 2 and 3
-    python -m bl_keras.profile --tables 1
+    python -m bl_keras.profile                      # Tables 1, 2, 3, 6, 7, 8 and 9
+    python -m bl_keras.profile --tables 6,7,8,9
     python -m bl_keras.profile --model bl_resnet50 --alpha 2 --beta 4 --size 256 --json
+    python -m bl_keras.profile --model bl_resnet50 --merge concat          # Table 7
+    python -m bl_keras.profile --model bl_resnet101 --num_merges 7         # Table 8
+    python -m bl_keras.profile --model bl_shufflenet_v2_x1_0               # Table 9, at 256
     python -m bl_keras.profile --model speech.bl_resnet22 --alpha 4 --beta 1 --merge concat --json
 """
 
@@ -31,17 +34,25 @@ def size_label(size):
     return str(size) if isinstance(size, int) else "x".join(str(s) for s in size[:2])
 
 
-def format_table(title, rows, results):
+def format_table(title, rows, results, unit="G"):
+    """The table with our and the paper's params and MACs (`unit` "G": GMACs, "M": MMACs)."""
+    scale, digits = (1e3, 0) if unit == "M" else (1, 2)
     header = (f"{'model':<40} {'input':>7} {'params(M)':>10} {'paper':>7} {'diff':>6} "
-              f"{'GMACs':>7} {'paper':>6} {'diff':>6}")
+              f"{unit + 'MACs':>7} {'paper':>6} {'diff':>6}")
     lines = [title, header, "-" * len(header)]
+    notes = []
     for row, result in zip(rows, results):
+        ours, theirs = result.gmacs * scale, row.gmacs * scale
+        mark = ""
+        if row.note:
+            notes.append(f"* {row.label}: {row.note}")
+            mark = "*"
         lines.append(
-            f"{row.label:<40} {size_label(row.size):>7} {result.mparams:>10.2f} {row.mparams:>7.2f} "
-            f"{result.mparams - row.mparams:>+6.2f} {result.gmacs:>7.2f} {row.gmacs:>6.2f} "
-            f"{result.gmacs - row.gmacs:>+6.2f}"
+            f"{row.label + mark:<40} {size_label(row.size):>7} {result.mparams:>10.2f} "
+            f"{row.mparams:>7.2f} {result.mparams - row.mparams:>+6.2f} {ours:>7.{digits}f} "
+            f"{theirs:>6.{digits}f} {ours - theirs:>+6.{digits}f}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + notes)
 
 
 def print_tables(table_ids, out=sys.stdout):
@@ -51,14 +62,15 @@ def print_tables(table_ids, out=sys.stdout):
     for table_id in table_ids:
         rows = paper.TABLES[table_id]
         results = [profile_row(row, cache) for row in rows]
-        print(format_table(paper.TABLE_TITLES[table_id], rows, results), file=out)
+        print(format_table(paper.TABLE_TITLES[table_id], rows, results,
+                           paper.TABLE_MAC_UNITS.get(table_id, "G")), file=out)
         print(file=out)
         cache.clear()
 
 
 def model_options(args, entry):
     options = {}
-    for option in ("alpha", "beta", "merge"):
+    for option in ("alpha", "beta", "merge", "branches", "num_merges"):
         value = getattr(args, option)
         if value is not None:
             if option not in entry.options:
@@ -73,11 +85,16 @@ def main(argv=None):
     parser.add_argument("--model", help="profile one model (a bl_keras.models name)")
     parser.add_argument("--alpha", type=int, help="width ratio of big to little branch (bL)")
     parser.add_argument("--beta", type=int, help="depth ratio of big to little branch (bL)")
-    parser.add_argument("--merge", choices=["add", "concat"], help="branch merge (speech bL)")
+    parser.add_argument("--merge", choices=["add", "concat"],
+                        help="branch merge (bL-ResNet family and speech bL; Table 7)")
+    parser.add_argument("--branches", type=int, choices=[2, 3],
+                        help="branches per bL-module, K (bL-ResNet family; Table 7)")
+    parser.add_argument("--num_merges", type=int,
+                        help="merges of the branches, m (bL-ResNet family, default 4; Table 8)")
     parser.add_argument("--size", type=int, help="input image size (default: the model's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--tables", default="1,2,3",
-                        help="paper tables to print (default 1,2,3)")
+    parser.add_argument("--tables", default="1,2,3,6,7,8,9",
+                        help="paper tables to print (default 1,2,3,6,7,8,9)")
     args = parser.parse_args(argv)
 
     from bl_keras import models, paper, profiling
@@ -97,7 +114,11 @@ def main(argv=None):
     if args.size is not None and (args.size < 32 or entry.input_shape is not None):
         parser.error(f"--size must be >= 32 and applies to image models, got {args.size}")
     shape = entry.profile_shape(args.size)
-    result = profiling.profile(entry.builder(**model_options(args, entry)), shape)
+    try:
+        model = entry.builder(**model_options(args, entry))
+    except ValueError as err:  # options the builder rejects, e.g. --num_merges 0
+        parser.error(str(err))
+    result = profiling.profile(model, shape)
     size = shape[0] if entry.input_shape is None else list(shape)
     record = {"model": args.model, "params": result.params, "macs": result.macs,
               "input_size": size}

@@ -26,6 +26,10 @@ flags.DEFINE_integer("alpha", None, "bL width ratio (bL models; default 2).")
 flags.DEFINE_integer("beta", None, "bL depth ratio (bL models; default 4).")
 flags.DEFINE_enum("upsample", None, ["nearest", "bilinear"],
                   "bL upsampling: nearest (released code, default) or bilinear (paper text).")
+flags.DEFINE_enum("merge", None, ["add", "concat"],
+                  "bL-ResNet branch merge: add (paper, default) or concat (Table 7 ablation).")
+flags.DEFINE_integer("branches", None, "bL-ResNet branches: 2 (default) or 3 (Table 7 ablation).")
+flags.DEFINE_integer("num_merges", None, "bL-ResNet merge points (Table 8 ablation; default 4).")
 flags.DEFINE_list("stage_depths", None, "Blocks per stage, 4 integers (small models).")
 flags.DEFINE_list("stage_filters", None, "Output channels per stage, 4 integers.")
 flags.DEFINE_integer("stem_filters", None, "Stem channels (default 64).")
@@ -129,6 +133,12 @@ def model_options_from_flags():
         if value is not None:
             if not entry.big_little:
                 raise train_flags.FlagError(name, f"applies to bL models only, not {entry.name}")
+            options[name] = value
+    for name in ("merge", "branches", "num_merges"):  # ablations: builders that take them
+        value = getattr(FLAGS, name)
+        if value is not None:
+            if name not in entry.options:
+                raise train_flags.FlagError(name, f"does not apply to {entry.name}")
             options[name] = value
     if FLAGS.stage_depths:
         options["stage_depths"] = _int_list("stage_depths", FLAGS.stage_depths)

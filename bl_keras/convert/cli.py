@@ -17,6 +17,7 @@ import sys
 import tempfile
 
 from bl_keras import models
+from bl_keras.models import specs
 from bl_keras.convert.checkpoint import CheckpointReadError, read_state_dict
 from bl_keras.convert.official import CheckpointMismatchError, from_official
 
@@ -29,8 +30,9 @@ class UsageError(Exception):
 
 
 def convertible_models():
-    """Model names with a PyTorch weight mapping: the image models (speech models have none)."""
-    return [n for n in models.list_models() if not n.startswith("speech.")]
+    """Model names with a PyTorch weight mapping: the ResNet family of Tables 1-2 (the released
+    models and their torchvision-layout baselines)."""
+    return sorted(specs.IMAGE_MODELS)
 
 
 def resolve_arch(arch, alpha=None, beta=None):

@@ -89,8 +89,9 @@ def _layer_pairs(layer):
     if isinstance(layer, bl_layers.ResNetStem):
         return _conv_bn("conv1", "bn1", layer.conv1)
     if isinstance(layer, bl_layers.BigLittleModule):
-        if layer.merge != "add":
-            raise ValueError("The released models merge by addition; cannot map merge='concat'")
+        if layer.merge != "add" or layer.branches != 2:
+            raise ValueError(f"The released models merge two branches by addition; cannot map "
+                             f"merge={layer.merge!r}, branches={layer.branches}")
         return (_stage(f"{name}.big", layer.big)
                 + _stage(f"{name}.little", layer.little.stage)
                 + _conv_bn(f"{name}.little_e.0", f"{name}.little_e.1", layer.little.expand)

@@ -5,6 +5,8 @@ from bl_keras.layers.branches import BigBranch, LittleBranch, ResidualStage
 from bl_keras.layers.conv import ConvBN
 from bl_keras.layers.merge import MergeAdd, MergeConcat
 from bl_keras.layers.module import BigLittleModule
+from bl_keras.layers.shuffle import ChannelShuffle, ChannelSplit, ShuffleUnit
+from bl_keras.layers.stack import MergeStack
 from bl_keras.layers.stem import BigLittleStem, ResNetStem
 
 __all__ = [
@@ -13,11 +15,15 @@ __all__ = [
     "BigLittleModule",
     "BigLittleStem",
     "Bottleneck",
+    "ChannelShuffle",
+    "ChannelSplit",
     "ConvBN",
     "LittleBranch",
     "MergeAdd",
     "MergeConcat",
+    "MergeStack",
     "ResNetStem",
     "ResidualStage",
+    "ShuffleUnit",
     "SqueezeExcite",
 ]

@@ -4,12 +4,13 @@
 - `BigBranch`: the deep, wide path. Its first block halves the resolution, so all its blocks run
   at half the module's input resolution; its last block has no final ReLU (the merge adds one).
 - `LittleBranch`: the thin, shallow path at full resolution: blocks at `filters / alpha` channels,
-  then a 1x1 conv + BN back to `filters` so it can be added to the big branch.
+  then a 1x1 conv + BN back to `filters` so it can be added to the big branch (no such conv where
+  the branch is concatenated or not merged at all).
 """
 
 import keras
 
-from bl_keras.layers.blocks import get_block
+from bl_keras.layers.block_types import get_block
 from bl_keras.layers.conv import ConvBN
 from bl_keras.layers.norm import norm_config
 
@@ -41,10 +42,11 @@ class ResidualStage(keras.layers.Layer):
         num_blocks: number of blocks (>= 1).
         strides: stride of the first block.
         last_relu: whether the last block ends with a ReLU.
-        block: block type name (see `bl_keras.layers.blocks.BLOCKS`).
+        block: block type name (see `bl_keras.layers.block_types.BLOCKS`).
         block_config: extra block options (cardinality, base_width, se_reduction, shortcut, ...).
         block_overrides: optional list of `num_blocks` dicts of per-block options on top of
-            `block_config` (the speech stages mix 2-conv and 1-conv blocks).
+            `block_config` and of the stage's own `strides` / `last_relu` (the speech stages mix
+            2-conv and 1-conv blocks; a branch at a quarter resolution strides two blocks).
         norm: BatchNorm options.
     """
 
@@ -78,14 +80,14 @@ class ResidualStage(keras.layers.Layer):
         # One attribute per block, not a list: TF checkpoints (tf.train.Checkpoint) follow
         # attributes but not Keras' tracked lists.
         for i in range(self.num_blocks):
-            setattr(self, f"block{i}", block_cls(
-                self.filters,
+            options = dict(
                 strides=strides if i == 0 else 1,
                 last_relu=self.last_relu if i == self.num_blocks - 1 else True,
-                norm=self.norm,
-                name=f"block{i}",
-                dtype=self.dtype_policy,
-                **{**self.block_config, **(self.block_overrides[i] if self.block_overrides else {})},
+                **self.block_config,
+            )
+            options.update(self.block_overrides[i] if self.block_overrides else {})
+            setattr(self, f"block{i}", block_cls(
+                self.filters, norm=self.norm, name=f"block{i}", dtype=self.dtype_policy, **options
             ))
 
     @property
@@ -141,6 +143,8 @@ class LittleBranch(keras.layers.Layer):
     then 1x1 conv + BN to `filters` channels (no ReLU: the merge applies it after the addition).
 
     `block_config` is the big branch's; the thin version is derived with `thin_block_config`.
+    `strides` is the stride of the first block; `expand=False` leaves out the 1x1 conv, so the
+    branch ends at `filters // alpha` channels (concatenation merge, or no merge).
     """
 
     def __init__(
@@ -152,6 +156,7 @@ class LittleBranch(keras.layers.Layer):
         block="bottleneck",
         block_config=None,
         block_overrides=None,
+        expand=True,
         norm=None,
         **kwargs,
     ):
@@ -159,6 +164,7 @@ class LittleBranch(keras.layers.Layer):
         self.filters = int(filters)
         self.num_blocks = int(num_blocks)
         self.alpha = int(alpha)
+        self.expand_channels = bool(expand)
         self.strides = strides
         self.block = block
         self.block_config = dict(block_config or {})
@@ -179,17 +185,20 @@ class LittleBranch(keras.layers.Layer):
         )
         self.expand = ConvBN(
             self.filters, 1, activation=None, name="expand", norm=self.norm, dtype=self.dtype_policy
-        )
+        ) if self.expand_channels else None
 
     def build(self, input_shape):
         self.stage.build(input_shape)
-        self.expand.build(self.stage.compute_output_shape(input_shape))
+        if self.expand is not None:
+            self.expand.build(self.stage.compute_output_shape(input_shape))
 
     def call(self, inputs, training=None):
-        return self.expand(self.stage(inputs, training=training), training=training)
+        x = self.stage(inputs, training=training)
+        return x if self.expand is None else self.expand(x, training=training)
 
     def compute_output_shape(self, input_shape):
-        return self.expand.compute_output_shape(self.stage.compute_output_shape(input_shape))
+        shape = self.stage.compute_output_shape(input_shape)
+        return shape if self.expand is None else self.expand.compute_output_shape(shape)
 
     def get_config(self):
         config = super().get_config()
@@ -201,6 +210,7 @@ class LittleBranch(keras.layers.Layer):
             block=self.block,
             block_config=self.block_config,
             block_overrides=self.block_overrides,
+            expand=self.expand_channels,
             norm=self.norm,
         )
         return config

@@ -1,8 +1,12 @@
-"""Bad flags end the run with one line naming the flag."""
+"""Bad flags end the run with one line naming the flag; every shipped flagfile parses."""
+
+import json
+import subprocess
+import sys
 
 import pytest
 
-from tests.train.helpers import run_module, tiny_data, train_args
+from tests.train.helpers import REPO, run_module, tiny_data, train_args
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +27,7 @@ def _error_line(proc):
     (["--epochs=0"], "--epochs"),
     (["--strategy=mirrored", "--cpu_devices=2", "--batch_size=7"], "--batch_size"),
     (["--alpha=2", "--model=resnet50"], "--alpha"),
+    (["--merge=concat", "--model=resnet50"], "--merge"),
     (["--stage_depths=2,2,x,2"], "--stage_depths"),
     (["--precision=float8"], "--precision"),
     (["--no_such_flag=1"], "no_such_flag"),
@@ -44,3 +49,28 @@ def test_helpfull_documents_the_flags():
                  "jit_compile", "sync_bn", "data_source", "steps_per_epoch", "label_smoothing",
                  "warmup_epochs", "image_size", "model_dir"):
         assert f"--{flag}:" in proc.stdout or f"--[no]{flag}:" in proc.stdout
+
+
+CHECK_FLAGFILES = """
+import glob, json
+from absl import flags
+from train import imagenet
+checked = {}
+for path in sorted(glob.glob("configs/imagenet/*.flags")):
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train.imagenet", "--flagfile=" + path])
+    checked[path] = [flags.FLAGS.model, imagenet.model_options_from_flags()]
+print(json.dumps(checked))
+"""
+
+
+def test_every_imagenet_flagfile_parses_to_a_model_and_its_options():
+    done = subprocess.run([sys.executable, "-c", CHECK_FLAGFILES], cwd=REPO, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    checked = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(checked) >= 33
+    assert checked["configs/imagenet/bl_resnet50_k3.flags"] == [
+        "bl_resnet50", {"zero_init_residual": True, "alpha": 2, "beta": 4, "branches": 3}]
+    assert checked["configs/imagenet/bl_resnet101_m7.flags"][1]["num_merges"] == 7
+    assert checked["configs/imagenet/bl_resnet50_concat.flags"][1]["merge"] == "concat"

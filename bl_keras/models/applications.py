@@ -1,0 +1,63 @@
+"""The keras.applications constructor contract every image family shares: argument checks, the
+image input, the classifier head (or pooling), weights, and the detection-features option.
+
+Head layer names are stable: avg_pool / max_pool, predictions.
+"""
+
+import keras
+
+
+def image_input(input_tensor, input_shape):
+    if input_shape is None:
+        input_shape = (None, None, 3)
+    if input_tensor is None:
+        return keras.Input(shape=input_shape, name="image")
+    if not keras.backend.is_keras_tensor(input_tensor):
+        return keras.Input(tensor=input_tensor, shape=input_shape, name="image")
+    return input_tensor
+
+
+def head_dtype():
+    # Softmax/logits in float32 under mixed precision, for a numerically stable loss.
+    policy = keras.config.dtype_policy()
+    return "float32" if policy.compute_dtype in ("float16", "bfloat16") else None
+
+
+def check_arguments(include_top, weights, pooling, classes, features=False):
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
+    if weights is not None and not isinstance(weights, str):
+        raise ValueError("weights must be None or the path of a weights file")
+    if include_top and not classes:
+        raise ValueError("include_top=True needs classes >= 1")
+    if features and (include_top or pooling):
+        raise ValueError("features=True returns feature maps: use include_top=False, pooling=None")
+
+
+def finish_model(inputs, input_tensor, x, *, include_top, pooling, classes,
+                 classifier_activation, weights, name, features=False):
+    """Add the head (or pooling), build the model, load `weights`, and with `features=True`
+    return the C2-C5 feature model instead (`bl_keras.models.features`)."""
+    if include_top:
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = keras.layers.Dense(
+            classes,
+            activation=classifier_activation,
+            kernel_initializer=keras.initializers.VarianceScaling(1.0 / 3, "fan_in", "uniform"),
+            name="predictions",
+            dtype=head_dtype(),
+        )(x)
+    elif pooling == "avg":
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+
+    model_inputs = inputs if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
+    model = keras.Model(model_inputs, x, name=name)
+    if weights is not None:
+        model.load_weights(weights)
+    if features:
+        from bl_keras.models.feature_maps import feature_model
+
+        return feature_model(model)
+    return model
