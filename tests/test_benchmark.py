@@ -113,7 +113,7 @@ def test_report_writes_table_json_and_plot(tmp_path):
     assert data["memory"][0]["batch"] == 2 and data["memory"][0]["peak_rss_mb"] > 100
     infer = {r["model"]: r for r in data["inference"]}
     speedup = infer["bl_resnet50"]["images_per_sec"] / infer["resnet50"]["images_per_sec"]
-    assert f"| bl_resnet50 | 0.06 | 26.69 |" in text
+    assert "| bl_resnet50 | 0.06 | 26.69 |" in text
     assert f"| {speedup:.2f}x | 1.42x |" in text  # measured speed-up, then the GMAC ratio
     assert (tmp_path / "throughput_vs_gmacs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -6,8 +6,9 @@
         --jit_compile                                               # e.g. on a GPU
     python -m bl_keras.benchmark --report results/                  # Markdown table + plot
 
-Models run one after another in this process (`--isolate`: each in a fresh process, so no model
-inherits another's heap); the ratio to the first model is printed.
+Models are built in this process and take turns, one step each per round, so drifts in the
+machine's speed hit all of them alike; the ratio to the first model is printed. Peak memory is
+then the process's; `--isolate` measures each model in a fresh process, with its own peak.
 """
 
 import argparse
@@ -15,7 +16,7 @@ import json
 import subprocess
 import sys
 
-from bl_keras.benchmark import measure
+from bl_keras.benchmark import measure as measure_module
 
 DEFAULT_MODELS = "resnet50,bl_resnet50"
 
@@ -28,9 +29,9 @@ def parse_args(argv):
                              "--report, the report's inference models)")
     parser.add_argument("--batch", type=int, default=16, help="global batch size")
     parser.add_argument("--size", type=int, default=224, help="input image side")
-    parser.add_argument("--mode", choices=measure.MODES, default="infer",
+    parser.add_argument("--mode", choices=measure_module.MODES, default="infer",
                         help="infer: forward passes; train: full trainer steps")
-    parser.add_argument("--precision", choices=measure.PRECISIONS, default="float32")
+    parser.add_argument("--precision", choices=measure_module.PRECISIONS, default="float32")
     parser.add_argument("--jit_compile", action="store_true", help="compile with XLA")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
@@ -57,10 +58,10 @@ def parse_args(argv):
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
     for flag in ("models", "train_models", "memory_models"):
         names = split_names(getattr(args, flag))
-        unknown = [n for n in names or () if n not in measure.models.list_models()]
+        unknown = [n for n in names or () if n not in measure_module.models.list_models()]
         if unknown:
             parser.error(f"--{flag}: unknown model(s) {', '.join(unknown)}; valid: "
-                         f"{', '.join(measure.models.list_models())}")
+                         f"{', '.join(measure_module.models.list_models())}")
     return args
 
 
@@ -68,14 +69,20 @@ def split_names(value):
     return [n.strip() for n in value.split(",") if n.strip()] if value else None
 
 
-def measure_one(name, args, mode=None, batch=None):
-    """One model; in a child process when --isolate (same flags, one model, JSON back)."""
+def measure(names, args, mode=None, batch=None, isolate=None):
+    """Results for `names`: in this process, taking turns, or each in a child process (same
+    flags, one model, JSON back) when isolated."""
     mode, batch = mode or args.mode, batch or args.batch
-    if not args.isolate:
-        return measure.benchmark(name, mode=mode, batch=batch, size=args.size,
-                                 precision=args.precision, jit_compile=args.jit_compile,
-                                 steps=args.steps, warmup=args.warmup, classes=args.classes,
-                                 strategy=args.strategy)
+    isolate = args.isolate if isolate is None else isolate
+    if not isolate:
+        return measure_module.benchmark_models(
+            names, mode=mode, batch=batch, size=args.size, precision=args.precision,
+            jit_compile=args.jit_compile, steps=args.steps, warmup=args.warmup,
+            classes=args.classes, strategy=args.strategy)
+    return [_measure_in_child(name, args, mode, batch) for name in names]
+
+
+def _measure_in_child(name, args, mode, batch):
     command = [sys.executable, "-m", "bl_keras.benchmark", "--models", name, "--mode", mode,
                "--batch", str(batch), "--size", str(args.size), "--precision", args.precision,
                "--steps", str(args.steps), "--warmup", str(args.warmup),
@@ -86,12 +93,12 @@ def measure_one(name, args, mode=None, batch=None):
     if done.returncode:
         raise RuntimeError(f"benchmark of {name} failed:\n{done.stderr[-2000:]}")
     record = json.loads(done.stdout.strip().splitlines()[-1])[0]
-    fields = measure.BenchmarkResult.__dataclass_fields__
-    return measure.BenchmarkResult(**{k: v for k, v in record.items() if k in fields})
+    fields = measure_module.BenchmarkResult.__dataclass_fields__
+    return measure_module.BenchmarkResult(**{k: v for k, v in record.items() if k in fields})
 
 
 def format_results(results):
-    ratios = measure.speedups(results)
+    ratios = measure_module.speedups(results)
     header = (f"{'model':<24} {'mode':<5} {'batch':>5} {'size':>4} {'GMACs':>6} {'Mparams':>7} "
               f"{'images/s':>9} {'min-max':>13} {'x first':>7} {'GMAC/s':>7} {'peak RSS MB':>11}")
     lines = [f"device: {results[0].device}, precision {results[0].precision}"
@@ -114,22 +121,17 @@ def main(argv=None):
     if args.report:
         from bl_keras.benchmark import report
 
-        args.isolate = True  # a report compares peak memory: every model in its own process
-        path = report.write_report(args.report, args, measure_one)
+        path = report.write_report(args.report, args, measure)
         print(f"wrote {path}")
         return 0
     names = split_names(args.models) or split_names(DEFAULT_MODELS)
-    results = []
-    for name in names:
-        try:
-            results.append(measure_one(name, args))
-        except (ValueError, RuntimeError) as err:
-            print(f"error: {name}: {err}", file=sys.stderr)
-            return 1
-        if not args.json:
-            print(f"measured {name}", file=sys.stderr, flush=True)
+    try:
+        results = measure(names, args)
+    except (ValueError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     if args.json:
-        ratios = measure.speedups(results)
+        ratios = measure_module.speedups(results)
         print(json.dumps([dict(r.as_dict(), speedup_vs_first=ratio)
                           for r, ratio in zip(results, ratios)]))
     else:

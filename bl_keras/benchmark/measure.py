@@ -1,4 +1,4 @@
-"""Timing one model: inference steps of a compiled forward pass, or training steps of the trainer.
+"""Timing models: inference steps of a compiled forward pass, or training steps of the trainer.
 
 Inference times `tf.function(model(x, training=False))` on a fixed batch; training times the
 real trainer's step (`train.trainer.Trainer.step_runner`: forward, backward, weight decay,
@@ -104,17 +104,6 @@ class SyntheticTask(ClassificationTask):
         return tf.data.Dataset.from_tensors((images, labels)).repeat()
 
 
-def _time_steps(run_step, warmup, steps):
-    for _ in range(warmup):
-        run_step()
-    durations = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        run_step()
-        durations.append(time.perf_counter() - start)
-    return durations
-
-
 def _inference_runner(name, shape, batch, classes, jit_compile):
     model = build_model(name, shape, classes)
     images = tf.random.stateless_uniform([batch, *shape], seed=[1, 2])
@@ -132,9 +121,7 @@ def _training_runner(name, shape, batch, classes, precision, jit_compile, strate
     return trainer.model, lambda: float(step()["loss"])
 
 
-def benchmark(name, mode="infer", batch=16, size=224, precision="float32", jit_compile=False,
-              steps=10, warmup=3, classes=1000, strategy="auto"):
-    """Time `steps` steps of model `name` after `warmup` untimed ones; a `BenchmarkResult`."""
+def _check(names, mode, batch, precision, steps, warmup):
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if precision not in PRECISIONS:
@@ -142,39 +129,76 @@ def benchmark(name, mode="infer", batch=16, size=224, precision="float32", jit_c
     if batch < 1 or steps < 1 or warmup < 0:
         raise ValueError(f"need batch >= 1, steps >= 1, warmup >= 0 (got {batch}, {steps}, "
                          f"{warmup})")
-    shape = input_shape(name, size)  # also rejects unknown names before any work
-    if mode == "train" and models.get_entry(name).input_shape is not None:
-        raise ValueError(f"--mode train times image classifiers; {name} is not one")
+    for name in names:
+        entry = models.get_entry(name)  # unknown names fail before any work
+        if mode == "train" and entry.input_shape is not None:
+            raise ValueError(f"--mode train times image classifiers; {name} is not one")
+
+
+def benchmark_models(names, mode="infer", batch=16, size=224, precision="float32",
+                     jit_compile=False, steps=10, warmup=3, classes=1000, strategy="auto"):
+    """Time `steps` steps of each model after `warmup` untimed ones; a `BenchmarkResult` each.
+
+    The models take turns (each round runs one step of every model), so a machine whose speed
+    drifts during the run (other load, clocks) shifts all models alike and the ratios hold.
+    `peak_rss_mb` is the peak of the process while these models were built and timed: call with
+    one model (or use the CLI's --isolate) for a model's own peak.
+    """
+    names = list(names)
+    _check(names, mode, batch, precision, steps, warmup)
     memory.release_host_memory()
     memory.reset_peak_rss()
     memory.reset_gpu_peak()
-    model_dir = tempfile.mkdtemp(prefix="bl_keras_benchmark_")
+    model_dirs = []
     previous_policy = keras.config.dtype_policy()
     try:
-        if mode == "infer":
-            keras.config.set_dtype_policy(precision)
-            model, run_step = _inference_runner(name, shape, batch, classes, jit_compile)
-        else:
-            model, run_step = _training_runner(name, shape, batch, classes, precision,
-                                               jit_compile, strategy, model_dir)
-        durations = _time_steps(run_step, warmup, steps)
+        runners = []
+        for name in names:
+            shape = input_shape(name, size)
+            if mode == "infer":
+                keras.config.set_dtype_policy(precision)
+                _, run_step = _inference_runner(name, shape, batch, classes, jit_compile)
+            else:
+                model_dirs.append(tempfile.mkdtemp(prefix="bl_keras_benchmark_"))
+                _, run_step = _training_runner(name, shape, batch, classes, precision,
+                                               jit_compile, strategy, model_dirs[-1])
+            runners.append(run_step)
+        for run_step in runners:
+            for _ in range(warmup):
+                run_step()
+        durations = [[] for _ in runners]
+        for _ in range(steps):
+            for run_step, timed in zip(runners, durations):
+                start = time.perf_counter()
+                run_step()
+                timed.append(time.perf_counter() - start)
         peak_rss = memory.peak_rss_mb()
         gpu_peak = memory.gpu_peak_mb()
+        del runners
         keras.config.set_dtype_policy("float32")
-        counted = profiling.profile(build_model(name, shape, classes), shape)
+        counted = [profiling.profile(build_model(name, input_shape(name, size), classes),
+                                     input_shape(name, size)) for name in names]
     finally:
         keras.config.set_dtype_policy(previous_policy)
-        shutil.rmtree(model_dir, ignore_errors=True)
-    rates = [batch / d for d in durations]
-    del model
+        for model_dir in model_dirs:
+            shutil.rmtree(model_dir, ignore_errors=True)
     keras.backend.clear_session()
-    return BenchmarkResult(
-        model=name, mode=mode, batch=batch, size=size, precision=precision,
-        jit_compile=jit_compile, device=device_name(), steps=steps,
-        images_per_sec=statistics.median(rates), images_per_sec_min=min(rates),
-        images_per_sec_max=max(rates), step_ms=1e3 * statistics.median(durations),
-        macs=counted.macs, params=counted.params, peak_rss_mb=peak_rss, gpu_peak_mb=gpu_peak,
-    )
+    results = []
+    for name, timed, count in zip(names, durations, counted):
+        rates = [batch / d for d in timed]
+        results.append(BenchmarkResult(
+            model=name, mode=mode, batch=batch, size=size, precision=precision,
+            jit_compile=jit_compile, device=device_name(), steps=steps,
+            images_per_sec=statistics.median(rates), images_per_sec_min=min(rates),
+            images_per_sec_max=max(rates), step_ms=1e3 * statistics.median(timed),
+            macs=count.macs, params=count.params, peak_rss_mb=peak_rss, gpu_peak_mb=gpu_peak,
+        ))
+    return results
+
+
+def benchmark(name, **options):
+    """One model on its own (its own peak memory); options as `benchmark_models`."""
+    return benchmark_models([name], **options)[0]
 
 
 def speedups(results):

@@ -1,9 +1,11 @@
 """`--report DIR`: the paper's Table 2 comparison on this machine, as Markdown, JSON and a plot.
 
-Three measurements, each model in a fresh process so no model inherits another's heap:
-inference throughput (`--models`), training throughput (`--train_models`) and the peak memory
-of a training step at `--memory_batch` (`--memory_models`). Speed-ups are against each bL
-model's plain baseline (bl_resnet50 -> resnet50) when that was measured too.
+Three measurements: inference throughput (`--models`) and training throughput
+(`--train_models`), the models of each taking turns in one process so that drifts in the
+machine's speed cancel out of the ratios, and the peak memory of a training step at
+`--memory_batch` (`--memory_models`), each model in a fresh process so none inherits another's
+heap. Speed-ups are against each bL model's plain baseline (bl_resnet50 -> resnet50) when that
+was measured too.
 """
 
 import datetime
@@ -83,21 +85,21 @@ def plot(sections, path):
     plt.close(fig)
 
 
-def write_report(directory, args, measure_one):
-    """Run the three measurements with `measure_one(name, args, mode, batch)`; returns the
-    Markdown path."""
+def write_report(directory, args, measure):
+    """Run the three measurements with `measure(names, args, mode, batch, isolate)`; returns
+    the Markdown path."""
     os.makedirs(directory, exist_ok=True)
     infer_names = _names(args.models, REPORT_MODELS)
     train_names = _names(args.train_models, REPORT_TRAIN_MODELS)
     memory_names = _names(args.memory_models, REPORT_MEMORY_MODELS)
 
-    infer = [measure_one(n, args, "infer", args.batch) for n in infer_names]
-    train = [measure_one(n, args, "train", args.batch) for n in train_names]
-    peak = [measure_one(n, args, "train", args.memory_batch) for n in memory_names]
+    infer = measure(infer_names, args, "infer", args.batch, isolate=False) if infer_names else []
+    train = measure(train_names, args, "train", args.batch, isolate=False) if train_names else []
+    peak = measure(memory_names, args, "train", args.memory_batch, isolate=True)
 
     setting = (f"{args.precision}{', XLA' if args.jit_compile else ''}, batch {args.batch}, "
                f"{args.size}x{args.size}, median of {args.steps} steps after {args.warmup} "
-               f"warm-up steps")
+               f"warm-up steps, models taking turns")
     device = infer[0].device if infer else train[0].device
     sections = [(f"inference ({setting})", infer), (f"training ({setting})", train)]
     sections = [(title, results) for title, results in sections if results]
