@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import platform
+import textwrap
 
 from bl_keras.benchmark import measure
 
@@ -78,7 +79,7 @@ def plot(sections, path):
                           color="gray", linewidth=0.8, linestyle="--")
         axis.set_xlabel("GMACs per image")
         axis.set_ylabel("images / s")
-        axis.set_title(title, fontsize=9)
+        axis.set_title(textwrap.fill(title, 60), fontsize=9)
         axis.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -27,7 +27,7 @@ def _error_line(proc):
     (["--epochs=0"], "--epochs"),
     (["--strategy=mirrored", "--cpu_devices=2", "--batch_size=7"], "--batch_size"),
     (["--alpha=2", "--model=resnet50"], "--alpha"),
-    (["--merge=concat", "--model=resnet50"], "--merge"),
+    (["--num_merges=2", "--model=bl_shufflenet_v2_x1_0"], "--num_merges"),
     (["--stage_depths=2,2,x,2"], "--stage_depths"),
     (["--precision=float8"], "--precision"),
     (["--no_such_flag=1"], "no_such_flag"),
