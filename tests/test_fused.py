@@ -1,0 +1,77 @@
+"""ConvBN's fused TensorFlow kernels compute what its Keras sublayers compute."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bl_keras.layers import ConvBN
+from bl_keras.layers.blocks import Bottleneck
+from bl_keras.layers.resize import resize_axis
+
+
+def keras_path(layer, x, training):
+    """The plain sublayer computation (what the layer does under synchronized BatchNorm)."""
+    y = layer.bn(layer.conv(x if layer.pad is None else layer.pad(x)), training=training)
+    return keras.ops.relu(y) if layer.activation == "relu" else y
+
+
+def random_layer(groups, strides, padding, activation, filters=16, channels=8):
+    layer = ConvBN(filters, 3, strides, groups=groups, padding=padding, activation=activation)
+    layer.build((None, 9, 10, channels))
+    rng = np.random.default_rng(0)
+    for weight in layer.bn.weights:  # non-trivial statistics, so folding really matters
+        weight.assign(rng.uniform(0.5, 1.5, weight.shape).astype("float32"))
+    return layer
+
+
+CASES = [(1, 1, "symmetric", "relu"), (1, 2, "symmetric", None), (4, 2, "symmetric", "relu"),
+         (4, 1, "symmetric", None), (8, 2, "symmetric", "relu"),  # 8 groups of 1: depthwise
+         (1, 2, ("symmetric", "valid"), "relu")]
+
+
+@pytest.mark.parametrize("groups, strides, padding, activation", CASES)
+def test_fused_matches_keras_forward_backward_and_statistics(groups, strides, padding,
+                                                             activation):
+    layer = random_layer(groups, strides, padding, activation)
+    x = tf.constant(np.random.default_rng(1).normal(size=(2, 9, 10, 8)).astype("float32"))
+    np.testing.assert_allclose(layer(x, training=False), keras_path(layer, x, False),
+                               rtol=1e-5, atol=1e-5)
+
+    # A random projection as the loss: sum(y ** 2) of a normalised y has (nearly) no gradient.
+    probe = tf.constant(np.random.default_rng(3).normal(
+        size=layer.compute_output_shape(x.shape)).astype("float32"))
+    stats = [w.numpy() for w in layer.bn.non_trainable_weights]
+    results = {}
+    for name, run in (("fused", lambda: layer(x, training=True)),
+                      ("keras", lambda: keras_path(layer, x, True))):
+        for weight, value in zip(layer.bn.non_trainable_weights, stats):
+            weight.assign(value)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(run() * probe)
+        grads = tape.gradient(loss, [x, *layer.trainable_weights])
+        results[name] = (loss, grads, [w.numpy() for w in layer.bn.non_trainable_weights])
+    (loss_f, grads_f, stats_f), (loss_k, grads_k, stats_k) = results["fused"], results["keras"]
+    np.testing.assert_allclose(loss_f, loss_k, rtol=1e-5)
+    for fused_grad, keras_grad in zip(grads_f, grads_k):
+        scale = float(tf.reduce_max(tf.abs(keras_grad)))
+        np.testing.assert_allclose(fused_grad, keras_grad, atol=1e-4 * scale)
+    for before, fused_stat, keras_stat in zip(stats, stats_f, stats_k):  # moving mean, var
+        assert not np.allclose(fused_stat, before)  # updated from the batch
+        np.testing.assert_allclose(fused_stat, keras_stat, rtol=1e-5, atol=1e-6)
+
+
+def test_shortcut_pool_is_the_same_window_in_training_and_inference():
+    block = Bottleneck(64, strides=2, shortcut="avgpool")
+    block.build((None, 8, 8, 32))
+    x = tf.constant(np.random.default_rng(2).normal(size=(2, 8, 8, 32)).astype("float32"))
+    np.testing.assert_allclose(block._average_pool(x, training=True),
+                               block._average_pool(x, training=False), rtol=1e-6, atol=1e-6)
+
+
+def test_exact_2x_nearest_upsampling_repeats_rows():
+    x = np.arange(2 * 3 * 5 * 2, dtype="float32").reshape(2, 3, 5, 2)
+    for axis in (1, 2):
+        out = resize_axis(x, 2 * x.shape[axis], axis, "nearest")
+        np.testing.assert_array_equal(out, np.repeat(x, 2, axis=axis))
