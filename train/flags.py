@@ -73,6 +73,19 @@ def define_trainer_flags(defaults=None):
     flags.DEFINE_boolean("progress", True, "Show a progress bar per epoch.")
 
 
+def builder_options(entry, names):
+    """The flags among `names` that were given, checked against the options `entry`'s builder
+    takes (a flag the model has no use for is an error naming it)."""
+    options = {}
+    for name in names:
+        value = getattr(FLAGS, name)
+        if value is not None:
+            if name not in entry.options:
+                raise FlagError(name, f"does not apply to {entry.name}")
+            options[name] = value
+    return options
+
+
 def train_config():
     """A `TrainConfig` from the trainer flags, validated; `FlagError` names a bad flag."""
     f = FLAGS

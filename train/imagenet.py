@@ -134,12 +134,7 @@ def model_options_from_flags():
             if not entry.big_little:
                 raise train_flags.FlagError(name, f"applies to bL models only, not {entry.name}")
             options[name] = value
-    for name in ("merge", "branches", "num_merges"):  # ablations: builders that take them
-        value = getattr(FLAGS, name)
-        if value is not None:
-            if name not in entry.options:
-                raise train_flags.FlagError(name, f"does not apply to {entry.name}")
-            options[name] = value
+    options.update(train_flags.builder_options(entry, ("merge", "branches", "num_merges")))
     if FLAGS.stage_depths:
         options["stage_depths"] = _int_list("stage_depths", FLAGS.stage_depths)
     if FLAGS.stage_filters:

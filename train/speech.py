@@ -112,13 +112,7 @@ def model_options_from_flags():
         entry = models.get_entry(FLAGS.model)
     except ValueError as err:
         raise train_flags.FlagError("model", str(err)) from None
-    options = {}
-    for name in ("alpha", "beta", "merge"):
-        value = getattr(FLAGS, name)
-        if value is not None:
-            if name not in entry.options:
-                raise train_flags.FlagError(name, f"does not apply to {entry.name}")
-            options[name] = value
+    options = train_flags.builder_options(entry, ("alpha", "beta", "merge"))
     if FLAGS.widths:
         try:
             widths = [int(w) for w in FLAGS.widths]

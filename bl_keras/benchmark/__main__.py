@@ -57,16 +57,12 @@ def parse_args(argv):
     if args.warmup < 0:
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
     for flag in ("models", "train_models", "memory_models"):
-        names = split_names(getattr(args, flag))
+        names = measure_module.split_names(getattr(args, flag))
         unknown = [n for n in names or () if n not in measure_module.models.list_models()]
         if unknown:
             parser.error(f"--{flag}: unknown model(s) {', '.join(unknown)}; valid: "
                          f"{', '.join(measure_module.models.list_models())}")
     return args
-
-
-def split_names(value):
-    return [n.strip() for n in value.split(",") if n.strip()] if value else None
 
 
 def measure(names, args, mode=None, batch=None, isolate=None):
@@ -124,7 +120,7 @@ def main(argv=None):
         path = report.write_report(args.report, args, measure)
         print(f"wrote {path}")
         return 0
-    names = split_names(args.models) or split_names(DEFAULT_MODELS)
+    names = measure_module.split_names(args.models) or measure_module.split_names(DEFAULT_MODELS)
     try:
         results = measure(names, args)
     except (ValueError, RuntimeError) as err:

@@ -153,8 +153,8 @@ def benchmark_models(names, mode="infer", batch=16, size=224, precision="float32
     previous_policy = keras.config.dtype_policy()
     try:
         runners = []
-        for name in names:
-            shape = input_shape(name, size)
+        shapes = [input_shape(name, size) for name in names]
+        for name, shape in zip(names, shapes):
             if mode == "infer":
                 keras.config.set_dtype_policy(precision)
                 _, run_step = _inference_runner(name, shape, batch, classes, jit_compile)
@@ -176,8 +176,8 @@ def benchmark_models(names, mode="infer", batch=16, size=224, precision="float32
         gpu_peak = memory.gpu_peak_mb()
         del runners
         keras.config.set_dtype_policy("float32")
-        counted = [profiling.profile(build_model(name, input_shape(name, size), classes),
-                                     input_shape(name, size)) for name in names]
+        counted = [profiling.profile(build_model(name, shape, classes), shape)
+                   for name, shape in zip(names, shapes)]
     finally:
         keras.config.set_dtype_policy(previous_policy)
         for model_dir in model_dirs:
@@ -205,6 +205,11 @@ def speedups(results):
     """Images/s of each result relative to the first."""
     first = results[0].images_per_sec
     return [r.images_per_sec / first for r in results]
+
+
+def split_names(value):
+    """Model names from a comma-separated string (None when empty)."""
+    return [n.strip() for n in value.split(",") if n.strip()] if value else None
 
 
 def baseline_of(name):

@@ -25,7 +25,7 @@ REPORT_MEMORY_MODELS = "resnet50,bl_resnet50"
 
 
 def _names(value, default):
-    return [n.strip() for n in (value or default).split(",") if n.strip()]
+    return measure.split_names(value or default) or []
 
 
 def speedup_table(results):
