@@ -1,0 +1,44 @@
+"""Slimmable networks: one set of weights executable at any width (US-Net, MutualNet).
+
+    from bl_keras import slimmable
+    model = slimmable.get("mobilenet_v2", classes=1000)
+    logits = model(images, width=0.35)                 # first 0.35x channels of every layer
+    slimmable.calibrate_batch_norm(model, images_dataset, width=0.35, resolution=160)
+    small = slimmable.fixed_network(model, 0.35)       # plain network of the 0.35x weights
+
+Layers (`layers`), blocks (`blocks`), architectures (`mobilenet`, `resnet`), the network and its
+fixed sub-networks (`network`), post-training BatchNorm statistics (`calibration`).
+"""
+
+from bl_keras.slimmable import mobilenet, resnet  # noqa: F401  (register the architectures)
+from bl_keras.slimmable.calibration import calibrate_batch_norm
+from bl_keras.slimmable.layers import SlimBatchNorm, SlimConv2D, SlimDense
+from bl_keras.slimmable.network import (ARCHITECTURES, SlimmableNetwork, active_macs,
+                                        active_params,
+                                        fixed_network, serving_model)
+from bl_keras.slimmable.width import make_divisible
+
+__all__ = ["SlimBatchNorm", "SlimConv2D", "SlimDense", "SlimmableNetwork", "active_macs",
+           "active_params",
+           "calibrate_batch_norm", "fixed_network", "get", "list_models", "make_divisible",
+           "serving_model"]
+
+
+def list_models():
+    """Names of the slimmable architectures."""
+    return sorted(ARCHITECTURES)
+
+
+def get(name, classes=1000, base_width=1.0, norm=None, classifier_activation="softmax",
+        weights=None, **options):
+    """Build the slimmable network `name`; `options` go to its architecture (e.g. alpha, beta,
+    stage_depths of the ResNets). `weights`: None or a weights file (.weights.h5)."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"Unknown slimmable model {name!r}. Valid names: "
+                         f"{', '.join(list_models())}")
+    model = SlimmableNetwork(name, classes=classes, base_width=base_width, norm=norm,
+                             classifier_activation=classifier_activation, options=options,
+                             name=f"slimmable_{name}")
+    if weights is not None:
+        model.load_weights(weights)
+    return model

@@ -1,0 +1,67 @@
+"""Post-training BatchNorm statistics for one (width, resolution) (US-Net, MutualNet Sec. 3).
+
+BatchNorm statistics are shared by all widths while training, so a sub-network needs its own
+before it is evaluated: run about 2,000 training images through it in training mode, with every
+BN layer averaging its batch statistics exactly (the k-th batch weighs 1/k), and keep the
+result in the moving statistics of the channels that sub-network uses. Weights do not change.
+"""
+
+import tensorflow as tf
+
+from bl_keras.slimmable import width as widths
+from bl_keras.slimmable.layers import SlimBatchNorm, calibrating
+
+
+def batch_norm_layers(model):
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, SlimBatchNorm)]
+
+
+class Calibrator:
+    """Recomputes BatchNorm statistics of `model` at any (width, resolution), one traced step
+    for all widths (the width is a tensor) and one per input size."""
+
+    def __init__(self, model):
+        self.model = model
+        self._weight = tf.Variable(1.0, trainable=False, dtype=tf.float32)
+
+        def step(images, width):
+            with calibrating(self._weight):
+                model(images, width=width, training=True)
+
+        self._step = tf.function(step, reduce_retracing=True)
+
+    def __call__(self, images, width, resolution=None, num_images=2000):
+        """Calibrate at `width` on `images`, an iterable of float image batches (resized to
+        `resolution` when given) until `num_images` have been seen. Returns the count used."""
+        widths.check_width(width)
+        seen, batches = 0, 0
+        for batch in images:
+            if isinstance(batch, (tuple, list)):
+                batch = batch[0]
+            if resolution is not None:
+                batch = resize_images(batch, resolution)
+            batch = batch[: max(num_images - seen, 0)]
+            if batch.shape[0] == 0:
+                break
+            batches += 1
+            self._weight.assign(1.0 / batches)
+            self._step(batch, tf.constant(width, tf.float32))
+            seen += int(batch.shape[0])
+            if seen >= num_images:
+                break
+        if seen == 0:
+            raise ValueError("calibration got no images")
+        return seen
+
+
+def resize_images(images, resolution):
+    """Bilinear resize of an image batch to `resolution` x `resolution` (as in training)."""
+    if images.shape[1] == resolution and images.shape[2] == resolution:
+        return images
+    return tf.image.resize(images, (resolution, resolution), method="bilinear")
+
+
+def calibrate_batch_norm(model, images, width, resolution=None, num_images=2000):
+    """One-off `Calibrator(model)(images, width, resolution, num_images)`."""
+    return Calibrator(model)(images, width, resolution, num_images)
