@@ -47,6 +47,8 @@ class SlimConvBN(_Block):
                  padding="same", depthwise=False, slim_out=True, ratio=1, zero_gamma=False,
                  norm=None, **kwargs):
         super().__init__(**kwargs)
+        if in_channels is None:
+            raise ValueError(f"{self.name}: in_channels (the full input width) is required")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
         self.filters = int(filters)
@@ -109,7 +111,7 @@ class DepthwiseSeparable(_Block):
 @register
 class InvertedResidual(_Block):
     def __init__(self, in_channels, filters, strides=1, expansion=6, padding="same", norm=None,
-                 **kwargs):
+                 residual=None, **kwargs):
         super().__init__(**kwargs)
         self.in_channels, self.filters, self.strides = int(in_channels), int(filters), int(strides)
         self.expansion, self.padding, self.norm = int(expansion), padding, norm_options(norm)
@@ -124,7 +126,10 @@ class InvertedResidual(_Block):
                                     depthwise=True, name="depthwise", **common)
         self.project = SlimConvBN(self.filters, 1, 1, hidden, activation=None, name="project",
                                   **common)
-        self.residual = self.strides == 1 and self.in_channels == self.filters
+        # Given by the architecture from the nominal counts: a network's topology is the same at
+        # every width (a 32 -> 16 block has no shortcut, also where both round to 8).
+        self.residual = bool(self.strides == 1 and self.in_channels == self.filters
+                             if residual is None else residual)
 
     def call(self, inputs, width=1.0, training=None):
         x = inputs
@@ -137,7 +142,8 @@ class InvertedResidual(_Block):
     def get_config(self):
         config = super().get_config()
         config.update(in_channels=self.in_channels, filters=self.filters, strides=self.strides,
-                      expansion=self.expansion, padding=self.padding, norm=self.norm)
+                      expansion=self.expansion, padding=self.padding, norm=self.norm,
+                      residual=self.residual)
         return config
 
 
@@ -150,7 +156,7 @@ def _average_pool_3x3_s2(x):
 @register
 class SlimBottleneck(_Block):
     def __init__(self, in_channels, filters, mid_channels=None, strides=1, shortcut="conv",
-                 last_relu=True, zero_gamma=True, norm=None, **kwargs):
+                 last_relu=True, zero_gamma=True, norm=None, projection=None, **kwargs):
         super().__init__(**kwargs)
         if shortcut not in ("conv", "avgpool"):
             raise ValueError(f"shortcut must be 'conv' or 'avgpool', got {shortcut!r}")
@@ -167,7 +173,10 @@ class SlimBottleneck(_Block):
                                 zero_gamma=self.zero_gamma, name="conv3", **common)
         self.pool = self.strides != 1 and shortcut == "avgpool"
         self.proj = None
-        if self.in_channels != self.filters or (self.strides != 1 and shortcut == "conv"):
+        if projection is None:  # the architecture passes it, decided at nominal width
+            projection = self.in_channels != self.filters or (
+                self.strides != 1 and shortcut == "conv")
+        if projection:
             self.proj = SlimConvBN(self.filters, 1, 1 if self.pool else self.strides,
                                    self.in_channels, activation=None, name="downsample",
                                    **common)
@@ -187,7 +196,8 @@ class SlimBottleneck(_Block):
         config.update(in_channels=self.in_channels, filters=self.filters,
                       mid_channels=self.mid_channels, strides=self.strides,
                       shortcut=self.shortcut, last_relu=self.last_relu,
-                      zero_gamma=self.zero_gamma, norm=self.norm)
+                      zero_gamma=self.zero_gamma, norm=self.norm,
+                      projection=self.proj is not None)
         return config
 
 
@@ -246,14 +256,15 @@ class SlimBigLittleStem(_Block):
 
 
 def bottleneck_stack(in_channels, filters, mid_channels, num_blocks, strides, shortcut, norm,
-                     prefix, last_relu=True, dtype=None):
-    """`num_blocks` bottlenecks, the first with `strides`, the last with `last_relu`."""
+                     prefix, last_relu=True, projection=True, dtype=None):
+    """`num_blocks` bottlenecks, the first with `strides` and a projection shortcut if
+    `projection`, the last with `last_relu`."""
     blocks = []
     for i in range(num_blocks):
         blocks.append(SlimBottleneck(
             in_channels if i == 0 else filters, filters, mid_channels, strides if i == 0 else 1,
             shortcut=shortcut, last_relu=last_relu or i < num_blocks - 1, norm=norm,
-            name=f"{prefix}{i}", dtype=dtype))
+            projection=projection if i == 0 else False, name=f"{prefix}{i}", dtype=dtype))
     return blocks
 
 
@@ -264,10 +275,12 @@ class SlimBigLittleModule(_Block):
 
     `channels` = {"filters", "mid", "thin", "thin_mid"}: the big branch's output and bottleneck
     widths and the little branch's (filters / alpha, filters / alpha / 4 at full width).
+    `projections` = {"big", "little"}: whether each branch's first block projects its shortcut
+    (decided at nominal width by the architecture; default: where the counts differ).
     """
 
     def __init__(self, in_channels, channels, num_blocks, beta=4, strides=1, norm=None,
-                 **kwargs):
+                 projections=None, **kwargs):
         super().__init__(**kwargs)
         self.in_channels = int(in_channels)
         self.channels = {k: int(channels[k]) for k in ("filters", "mid", "thin", "thin_mid")}
@@ -276,14 +289,17 @@ class SlimBigLittleModule(_Block):
         n_big = self.num_blocks - 1
         f, thin = self.channels["filters"], self.channels["thin"]
         dtype = self.dtype_policy
+        self.projections = {"big": self.in_channels != f, "little": self.in_channels != thin}
+        self.projections.update({k: bool(v) for k, v in (projections or {}).items()})
         # As released: a one-block big branch keeps its final ReLU, deeper ones leave it to the
         # merge.
         self.big = bottleneck_stack(self.in_channels, f, self.channels["mid"], n_big, 2,
                                     "avgpool", self.norm, "big", last_relu=n_big == 1,
-                                    dtype=dtype)
+                                    projection=self.projections["big"], dtype=dtype)
         self.little = bottleneck_stack(self.in_channels, thin, self.channels["thin_mid"],
                                        little_depth(self.num_blocks, self.beta), 1, "avgpool",
-                                       self.norm, "little", dtype=dtype)
+                                       self.norm, "little",
+                                       projection=self.projections["little"], dtype=dtype)
         self.little_expand = SlimConvBN(f, 1, 1, thin, activation=None, padding="symmetric",
                                         norm=self.norm, name="little_expand", dtype=dtype)
         self.fusion = SlimBottleneck(f, f, self.channels["mid"], self.strides,
@@ -304,5 +320,5 @@ class SlimBigLittleModule(_Block):
         config = super().get_config()
         config.update(in_channels=self.in_channels, channels=self.channels,
                       num_blocks=self.num_blocks, beta=self.beta, strides=self.strides,
-                      norm=self.norm)
+                      norm=self.norm, projections=self.projections)
         return config

@@ -3,8 +3,11 @@
 The layouts are keras.applications' (TensorFlow "same" padding, ReLU6), so the sub-network at
 width w has the channel counts and computes the function of `keras.applications.MobileNet` /
 `MobileNetV2(alpha=w)` (MobileNet v1 at w in {0.25, 0.5, 0.75, 1.0}, where its int() rounding
-and US-Net's agree). Slimmed: every layer but the stem's input and the classifier's output, and,
-in v2, the 1280-channel last conv (fixed below width 1, as in US-Net and keras.applications).
+and US-Net's agree; MobileNet v2 where keras.applications adds no shortcut to its first block,
+whose 32 -> 16 channels both round to 8 below w = 0.3: shortcuts follow the full network, as in
+US-Net, so the topology is the same at every width). Slimmed: every layer but the stem's
+input and the classifier's output, and, in v2, the 1280-channel last conv (fixed below width 1,
+as in US-Net and keras.applications).
 """
 
 from bl_keras.slimmable.blocks import DepthwiseSeparable, InvertedResidual, SlimConvBN
@@ -37,14 +40,15 @@ def mobilenet_v2(scale, norm, dtype):
     channels = scale(32)
     blocks = [SlimConvBN(channels, 3, 2, 3, activation="relu6", norm=norm, name="stem",
                          dtype=dtype)]
-    index = 0
+    index, nominal = 0, 32
     for expansion, filters, repeats, first_stride in V2_STAGES:
         out = scale(filters)
         for r in range(repeats):
-            blocks.append(InvertedResidual(channels, out, first_stride if r == 0 else 1,
-                                           expansion, norm=norm, name=f"block{index}",
-                                           dtype=dtype))
-            channels = out
+            strides = first_stride if r == 0 else 1
+            blocks.append(InvertedResidual(channels, out, strides, expansion, norm=norm,
+                                           residual=strides == 1 and nominal == filters,
+                                           name=f"block{index}", dtype=dtype))
+            channels, nominal = out, filters
             index += 1
     blocks.append(SlimConvBN(V2_LAST, 1, 1, channels, activation="relu6", slim_out=False,
                              norm=norm, name="last_conv", dtype=dtype))

@@ -84,7 +84,8 @@ class SlimmableNetwork(keras.Model):
         self.built = True
 
     def call(self, inputs, width=1.0, training=None):
-        widths.check_width(width)
+        width = widths.check_width(width) if widths.is_static(width) else (
+            widths.assert_width(width))
         x = tf.cast(inputs, self.compute_dtype)
         for block in self.blocks:
             x = block(x, width=width, training=training)

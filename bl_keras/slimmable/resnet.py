@@ -24,13 +24,14 @@ def _stage_args(stage_depths, stage_filters):
 def resnet50(scale, norm, dtype, stage_depths=(3, 4, 6, 3), stage_filters=specs.STAGE_FILTERS,
              stem_filters=64):
     depths, filters = _stage_args(stage_depths, stage_filters)
-    channels = scale(stem_filters)
+    channels, nominal = scale(stem_filters), stem_filters
     blocks = [SlimResNetStem(channels, norm=norm, name="stem", dtype=dtype)]
     for i, (depth, f) in enumerate(zip(depths, filters)):
-        blocks += bottleneck_stack(channels, scale(f), scale(f // 4), depth,
-                                   specs.PLAIN_STRIDES[i], "conv", norm, f"layer{i + 1}_",
+        strides = specs.PLAIN_STRIDES[i]
+        blocks += bottleneck_stack(channels, scale(f), scale(f // 4), depth, strides, "conv",
+                                   norm, f"layer{i + 1}_", projection=nominal != f or strides != 1,
                                    dtype=dtype)
-        channels = scale(f)
+        channels, nominal = scale(f), f
     return blocks, channels
 
 
@@ -40,19 +41,21 @@ def bl_resnet50(scale, norm, dtype, alpha=2, beta=4, stage_depths=(3, 4, 6, 3),
     depths, filters = _stage_args(stage_depths, stage_filters)
     if min(depths[:3]) < 2:
         raise ValueError(f"bL-modules need at least 2 blocks, got stage_depths {stage_depths}")
-    channels = scale(stem_filters)
+    channels, nominal = scale(stem_filters), stem_filters
     blocks = [SlimBigLittleStem(channels, scale(stem_filters // alpha), norm=norm, name="stem",
                                 dtype=dtype)]
     for i in range(3):
         f = filters[i]
         module_channels = {"filters": scale(f), "mid": scale(f // 4),
                            "thin": scale(f // alpha), "thin_mid": scale(f // alpha // 4)}
+        projections = {"big": nominal != f, "little": nominal != f // alpha}
         blocks.append(SlimBigLittleModule(channels, module_channels, depths[i], beta=beta,
                                           strides=specs.BIG_LITTLE_STRIDES[i], norm=norm,
-                                          name=f"layer{i + 1}", dtype=dtype))
-        channels = module_channels["filters"]
+                                          projections=projections, name=f"layer{i + 1}",
+                                          dtype=dtype))
+        channels, nominal = module_channels["filters"], f
     f = filters[3]
     blocks += bottleneck_stack(channels, scale(f), scale(f // 4), depths[3],
                                specs.BIG_LITTLE_STRIDES[3], "avgpool", norm, "layer4_",
-                               dtype=dtype)
+                               projection=nominal != f, dtype=dtype)
     return blocks, scale(f)

@@ -1,0 +1,291 @@
+"""Slimmable layers against independent computations, the channel rule, argument errors, and
+gradients that reach only the active slices of the weights."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bl_keras import slimmable
+from bl_keras.slimmable import width as widths
+from bl_keras.slimmable.layers import SlimBatchNorm, SlimConv2D, SlimDense
+from tests.slimmable.helpers import assert_close, images
+
+RNG = np.random.default_rng(7)
+
+
+def _built(layer):
+    layer.build(None)
+    for w in layer.weights:
+        w.assign(RNG.normal(0.0, 0.5, tuple(w.shape)).astype("float32"))
+    return layer
+
+
+def _both_widths(layer, x, width):
+    """The layer at a Python width and, in a tf.function, at the same width as a tensor."""
+    eager = layer(x, width=width)
+    traced = tf.function(lambda x, w: layer(x, width=w))(tf.constant(x),
+                                                         tf.constant(width, tf.float32))
+    assert_close(traced, eager, rtol=1e-6)
+    return eager
+
+
+# ---- convolutions ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("width,c_out", [(0.5, 16), (0.75, 24), (1.0, 32)])
+def test_conv_same_padding_is_conv_of_sliced_kernel(width, c_out):
+    layer = _built(SlimConv2D(32, 3, strides=2, in_channels=24, padding="same", use_bias=True))
+    x = images((2, 9, 9, 16))                       # 16 of the 24 input channels
+    y = _both_widths(layer, x, width)
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in (layer.kernel, layer.bias))
+    assert y.shape == (2, 5, 5, c_out)
+    # Reference: a plain Keras Conv2D holding the first (16 in, c_out out) kernel entries.
+    plain = keras.layers.Conv2D(c_out, 3, strides=2, padding="same")
+    plain.build((None, 9, 9, 16))
+    plain.set_weights([kernel[:, :, :16, :c_out], bias[:c_out]])
+    assert_close(y, plain(x))
+
+
+def test_conv_symmetric_padding_pads_kernel_size_over_two_each_side():
+    layer = _built(SlimConv2D(64, 7, strides=2, in_channels=3, padding="symmetric"))
+    x = images((1, 16, 16, 3))
+    y = _both_widths(layer, x, 0.3)                 # make_divisible(19.2) = 24 outputs
+    kernel = keras.ops.convert_to_numpy(layer.kernel)[:, :, :, :24]
+    padded = np.pad(x, [(0, 0), (3, 3), (3, 3), (0, 0)])
+    expected = tf.nn.conv2d(padded, kernel, 2, "VALID")
+    assert y.shape == (1, 8, 8, 24)
+    assert_close(y, expected)
+    # Not TF's "same" (which pads 2 before and 3 after here).
+    assert not np.allclose(y, tf.nn.conv2d(x, kernel, 2, "SAME"), atol=1e-3)
+
+
+@pytest.mark.parametrize("c_in", [8, 16, 24])
+def test_depthwise_follows_input_channels(c_in):
+    layer = _built(SlimConv2D(24, 3, strides=1, in_channels=24, depthwise=True))
+    x = images((2, 6, 6, c_in))
+    y = _both_widths(layer, x, 0.35)                # the width does not matter: c_in does
+    kernel = keras.ops.convert_to_numpy(layer.kernel)
+    plain = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False)
+    plain.build((None, 6, 6, c_in))
+    plain.set_weights([kernel[:, :, :c_in, :]])
+    assert y.shape == (2, 6, 6, c_in)
+    assert_close(y, plain(x))
+
+
+def test_expansion_ratio_keeps_output_a_multiple_of_input():
+    # MobileNet v2's expansion: 6 x make_divisible(16 x 0.35) = 6 x 8 outputs, not
+    # make_divisible(96 x 0.35) = 32.
+    layer = _built(SlimConv2D(96, 1, in_channels=16, ratio=6))
+    y = _both_widths(layer, images((1, 4, 4, 8)), 0.35)
+    assert y.shape[-1] == 48
+    kernel = keras.ops.convert_to_numpy(layer.kernel)[:, :, :8, :48]
+    assert_close(y, tf.nn.conv2d(images((1, 4, 4, 8)), kernel, 1, "SAME"))
+
+
+def test_fixed_output_conv_keeps_its_filters():
+    layer = _built(SlimConv2D(40, 1, in_channels=16, slim_out=False))
+    assert _both_widths(layer, images((1, 3, 3, 8)), 0.25).shape == (1, 3, 3, 40)
+
+
+# ---- dense -------------------------------------------------------------------------------------
+
+def test_dense_classifier_uses_first_input_features():
+    layer = _built(SlimDense(10, in_features=32))
+    x = images((3, 20))
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in (layer.kernel, layer.bias))
+    y = _both_widths(layer, x, 0.6)
+    assert y.shape == (3, 10)                       # the classifier's outputs are never slimmed
+    assert_close(y, x @ kernel[:20] + bias)
+
+
+def test_dense_slim_out_slims_units():
+    layer = _built(SlimDense(32, in_features=32, slim_out=True))
+    x = images((3, 16))
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in (layer.kernel, layer.bias))
+    y = _both_widths(layer, x, 0.5)
+    assert y.shape == (3, 16)
+    assert_close(y, x @ kernel[:16, :16] + bias[:16])
+
+
+# ---- batch norm --------------------------------------------------------------------------------
+
+def test_batch_norm_training_updates_only_active_statistics():
+    layer = SlimBatchNorm(32, momentum=0.8, epsilon=1e-3)
+    _built(layer)
+    layer.moving_variance.assign(RNG.uniform(0.5, 2.0, 32).astype("float32"))
+    old_mean, old_var, gamma, beta = (keras.ops.convert_to_numpy(w).copy() for w in (
+        layer.moving_mean, layer.moving_variance, layer.gamma, layer.beta))
+    x = images((4, 5, 5, 12)) * 2.0 + 0.5
+    y = keras.ops.convert_to_numpy(layer(x, training=True))
+    mean = x.mean(axis=(0, 1, 2))
+    var = x.var(axis=(0, 1, 2))                     # biased (divides by N, not N - 1)
+    assert_close(y, (x - mean) / np.sqrt(var + 1e-3) * gamma[:12] + beta[:12])
+    new_mean = keras.ops.convert_to_numpy(layer.moving_mean)
+    new_var = keras.ops.convert_to_numpy(layer.moving_variance)
+    # Keras momentum: moving = m * moving + (1 - m) * batch.
+    np.testing.assert_allclose(new_mean[:12], 0.8 * old_mean[:12] + 0.2 * mean, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(new_var[:12], 0.8 * old_var[:12] + 0.2 * var, rtol=1e-5)
+    np.testing.assert_array_equal(new_mean[12:], old_mean[12:])
+    np.testing.assert_array_equal(new_var[12:], old_var[12:])
+
+
+def test_batch_norm_inference_uses_sliced_moving_statistics_and_updates_nothing():
+    layer = SlimBatchNorm(16, epsilon=1e-5)
+    _built(layer)
+    layer.moving_variance.assign(RNG.uniform(0.5, 2.0, 16).astype("float32"))
+    before = [keras.ops.convert_to_numpy(w).copy() for w in layer.weights]
+    mean, var, gamma, beta = (before[i] for i in (2, 3, 0, 1))
+    x = images((2, 3, 3, 8))
+    y = layer(x, training=False)
+    assert_close(y, (x - mean[:8]) / np.sqrt(var[:8] + 1e-5) * gamma[:8] + beta[:8])
+    for b, w in zip(before, layer.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(w), b)
+
+
+def test_batch_norm_training_with_tensor_width_channels():
+    # The number of channels is dynamic inside a traced step with a tensor width.
+    conv = _built(SlimConv2D(32, 1, in_channels=8))
+    bn = SlimBatchNorm(32, momentum=0.9)
+    bn.build(None)
+    step = tf.function(lambda x, w: bn(conv(x, width=w), training=True))
+    x = images((2, 4, 4, 8))
+    step(tf.constant(x), tf.constant(0.25))         # 8 channels
+    moving = keras.ops.convert_to_numpy(bn.moving_mean)
+    batch_mean = tf.nn.conv2d(x, keras.ops.convert_to_numpy(conv.kernel)[:, :, :, :8], 1,
+                              "SAME").numpy().mean(axis=(0, 1, 2))
+    np.testing.assert_allclose(moving[:8], 0.1 * batch_mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(moving[8:], 0.0)
+
+
+# ---- the channel rule --------------------------------------------------------------------------
+
+FULLS = (8, 16, 24, 32, 64, 96, 128, 160, 256, 320, 512, 1024, 1280, 2048)
+WIDTHS = tuple(np.round(np.arange(0.05, 1.0001, 0.05), 2).tolist()) + (0.35, 0.85, 0.7, 0.333)
+
+
+@pytest.mark.parametrize("ratio", [1, 6])
+def test_active_channels_are_make_divisible_for_python_and_tensor_widths(ratio):
+    tensor_widths = tf.constant(WIDTHS, tf.float32)
+    for full in FULLS:
+        full = full * ratio
+        from_tensor = widths.active(full, tensor_widths, ratio).numpy()
+        for width, t in zip(WIDTHS, from_tensor):
+            expected = full if width == 1.0 else min(
+                full, slimmable.make_divisible(full / ratio * width) * ratio)
+            assert widths.active(full, width, ratio) == expected, (full, width)
+            assert int(t) == expected, (full, width, "tensor")
+
+
+def test_make_divisible_known_values():
+    # Nearest multiple of 8 (halves up), plus 8 when that is over 10% below the value. US-Net's
+    # min_value is 1 (keras.applications' is 8), so tiny values give 1 or 9: 3.0 -> 0 -> 1 -> 9.
+    cases = {32 * 0.35: 16, 32 * 0.25: 8, 32 * 0.3: 16, 1280 * 0.35: 448, 24 * 0.35: 8,
+             96 * 0.35: 32, 16 * 0.5: 8, 100 * 0.85: 88, 20.0: 24, 1.0: 1, 4.0: 8, 3.0: 9}
+    assert {v: slimmable.make_divisible(v) for v in cases} == cases
+
+
+def test_python_and_tensor_widths_agree_at_exact_ties():
+    # full * w = 8k + 4 exactly (in float64): both paths round in float32, so they agree.
+    for full, width in ((200, 0.58), (300, 0.84), (720, 0.35)):
+        assert widths.active(full, width) == int(widths.active(full, tf.constant(width)))
+    # Width 1.0 keeps a count that is no multiple of 8 in both.
+    assert widths.active(17, 1.0) == int(widths.active(17, tf.constant(1.0))) == 17
+
+
+# ---- argument errors ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_v1():
+    return slimmable.get("mobilenet_v1", classes=3, base_width=0.25)
+
+
+@pytest.mark.parametrize("width", [0.0, -0.5, 1.5, 2])
+def test_python_width_outside_unit_interval_raises(tiny_v1, width):
+    x = images((1, 32, 32, 3))
+    with pytest.raises(ValueError, match=r"width multiplier must be in \(0, 1\]"):
+        tiny_v1(x, width=width)
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\]"):
+        widths.active(64, width)
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\]"):
+        slimmable.fixed_network(tiny_v1, width)
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\]"):
+        slimmable.active_params(tiny_v1, width)
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\]"):
+        slimmable.calibrate_batch_norm(tiny_v1, [x], width)
+
+
+def test_tensor_width_outside_unit_interval_raises(tiny_v1):
+    for width in (0.0, 1.5):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"must be in \(0, 1\]"):
+            tiny_v1(images((1, 32, 32, 3)), width=tf.constant(width))
+    # Keras hands NumPy scalars to `call` as tensors: the graph check reports them.
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match=r"must be in \(0, 1\]"):
+        tiny_v1(images((1, 32, 32, 3)), width=np.float32(1.5))
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\]"):
+        widths.active(64, np.float32(1.5))
+
+
+def test_unknown_model_name_lists_valid_names():
+    with pytest.raises(ValueError, match="mobilenet_v3") as info:
+        slimmable.get("mobilenet_v3")
+    for name in ("bl_resnet50", "mobilenet_v1", "mobilenet_v2", "resnet50"):
+        assert name in str(info.value)
+    assert slimmable.list_models() == ["bl_resnet50", "mobilenet_v1", "mobilenet_v2", "resnet50"]
+
+
+def test_missing_input_width_raises():
+    with pytest.raises(ValueError, match="in_channels"):
+        SlimConv2D(16, 3)
+    with pytest.raises(ValueError, match="in_features"):
+        SlimDense(10)
+    with pytest.raises(ValueError, match="filters == in_channels"):
+        SlimConv2D(16, 3, in_channels=8, depthwise=True)
+
+
+def test_unknown_norm_option_and_activation_raise():
+    with pytest.raises(ValueError, match="Unknown BatchNorm option"):
+        slimmable.get("mobilenet_v1", norm={"eps": 1e-3})
+    with pytest.raises(ValueError, match="classifier_activation"):
+        slimmable.get("mobilenet_v1", classifier_activation="sigmoid")
+
+
+# ---- gradients ---------------------------------------------------------------------------------
+
+def test_gradients_reach_only_active_slices():
+    model = slimmable.get("mobilenet_v1", classes=4, base_width=0.5, classifier_activation=None)
+    x = tf.constant(images((4, 32, 32, 3)))
+    labels = tf.constant([0, 1, 2, 3])
+    width = 0.4
+    # Eager, with the width a tensor: channel counts are computed as tensors, as in a traced
+    # training step (tracing the gradient of the whole network costs ~10 s here).
+    with tf.GradientTape() as tape:
+        logits = model(x, width=tf.constant(width, tf.float32), training=True)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+    gradients = dict(zip([w.path for w in model.trainable_weights],
+                         tape.gradient(loss, model.trainable_weights)))
+    checked = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, SlimConv2D):
+            g = gradients[layer.kernel.path].numpy()
+            c_in = 3 if layer.in_channels == 3 else widths.active(layer.in_channels, width)
+            c_out = 1 if layer.depthwise else widths.active(layer.filters, width)
+        elif isinstance(layer, SlimDense):
+            g = gradients[layer.kernel.path].numpy()[None, None]
+            c_in, c_out = widths.active(layer.in_features, width), layer.units
+        else:
+            continue
+        assert c_in < g.shape[2] or c_out < g.shape[3] or c_in == 3
+        active = g[:, :, :c_in, :c_out]
+        outside = g.copy()
+        outside[:, :, :c_in, :c_out] = 0.0
+        assert np.all(outside == 0.0), layer.path
+        # Every active output channel receives gradient.
+        assert np.all(np.any(active != 0.0, axis=(0, 1, 2))), layer.path
+        checked += 1
+    assert checked == 1 + 2 * 13 + 1
+    # BatchNorm gamma: the same split.
+    stem_bn = model.blocks[0].bn
+    g = gradients[stem_bn.gamma.path].numpy()
+    c = widths.active(stem_bn.channels, width)
+    assert np.all(g[c:] == 0.0) and np.count_nonzero(g[:c]) == c
