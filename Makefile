@@ -1,11 +1,12 @@
-# make test: create .venv, install bl_keras with its test extras, run the tests.
+# make test: create .venv, install bl_keras with its test extras, run the tests (not the slow ones:
+# make test-slow).
 # make demo: the main job on its built-in default (trains a small bL-ResNet on generated data).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo install clean
+.PHONY: test test-slow demo install clean
 
 install: $(STAMP)
 
@@ -19,7 +20,11 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# Tests marked slow (whole training runs, minutes each); CI runs them after `make test`.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
 
 demo: $(STAMP)
 	$(BIN)/python -m train.imagenet --flagfile=configs/demo.flags

@@ -143,13 +143,14 @@ def run(main):
     app.run(guarded, flags_parser=_parse_flags_one_line)
 
 
-def run_task(make_task):
-    """The body of every entry point: parse the flags, then train or evaluate `make_task()`."""
+def run_task(make_task, after=None):
+    """The body of every entry point: parse the flags, then train or evaluate `make_task()`;
+    `after(trainer, task)` runs at the end (e.g. MutualNet's query table)."""
 
     def main(argv):
         del argv
         from train import runner
 
-        return runner.run(make_task, train_config(), cpu_devices=FLAGS.cpu_devices)
+        return runner.run(make_task, train_config(), cpu_devices=FLAGS.cpu_devices, after=after)
 
     return run(main)

@@ -144,7 +144,8 @@ def model_options_from_flags():
     return options
 
 
-def task_from_flags():
+def prepare_data_dir():
+    """Check --data_dir (generating the demo set first for --data_source=demo)."""
     if not FLAGS.data_dir:
         raise train_flags.FlagError("data_dir", "required")
     if FLAGS.data_source == "demo":
@@ -155,6 +156,10 @@ def task_from_flags():
                           image_size=FLAGS.demo_image_size, seed=FLAGS.seed)
     elif FLAGS.data_source != "tfds" and not os.path.isdir(FLAGS.data_dir):
         raise train_flags.FlagError("data_dir", f"no such directory: {FLAGS.data_dir}")
+
+
+def data_options_from_flags():
+    """The data and augmentation arguments of `ImageClassificationTask`, validated."""
     if FLAGS.image_size < 32:
         raise train_flags.FlagError("image_size", f"must be >= 32, got {FLAGS.image_size}")
     for name in ("min_crop_area", "eval_crop_fraction"):
@@ -163,14 +168,21 @@ def task_from_flags():
     rotation = FLAGS.rotation_degrees
     if rotation is None:
         rotation = 10.0 if "seresnext" in (FLAGS.model or "") else 0.0
+    return dict(
+        data_source=FLAGS.data_source, data_dir=FLAGS.data_dir, image_size=FLAGS.image_size,
+        rotation_degrees=rotation, color_jitter=FLAGS.color_jitter,
+        min_crop_area=FLAGS.min_crop_area, eval_crop_fraction=FLAGS.eval_crop_fraction,
+        manual_dir=FLAGS.manual_dir, label_offset=FLAGS.label_offset,
+        num_classes=FLAGS.num_classes, shuffle_buffer=FLAGS.shuffle_buffer,
+        cache=FLAGS.cache_data, seed=FLAGS.seed)
+
+
+def task_from_flags():
+    prepare_data_dir()
+    data = data_options_from_flags()
     options = model_options_from_flags()
     try:
-        return ImageClassificationTask(
-            FLAGS.model, options, FLAGS.data_source, FLAGS.data_dir, FLAGS.image_size, rotation,
-            color_jitter=FLAGS.color_jitter, min_crop_area=FLAGS.min_crop_area,
-            eval_crop_fraction=FLAGS.eval_crop_fraction, manual_dir=FLAGS.manual_dir,
-            label_offset=FLAGS.label_offset, num_classes=FLAGS.num_classes,
-            shuffle_buffer=FLAGS.shuffle_buffer, cache=FLAGS.cache_data, seed=FLAGS.seed)
+        return ImageClassificationTask(FLAGS.model, options, **data)
     except (FileNotFoundError, ValueError) as err:
         raise train_flags.FlagError("data_dir", str(err).splitlines()[0]) from None
 

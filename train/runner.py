@@ -30,7 +30,7 @@ def load_for_eval(trainer, path):
     return prefix
 
 
-def run(make_task, config, cpu_devices=0):
+def run(make_task, config, cpu_devices=0, after=None):
     """Run `make_task()` under `config`; exit status 0 done, 1 diverged or nothing to evaluate.
 
     The strategy is created first: MultiWorkerMirroredStrategy and virtual CPU devices must be
@@ -38,7 +38,8 @@ def run(make_task, config, cpu_devices=0):
     """
     configure_cpu_devices(cpu_devices)
     strategy = make_strategy(config.strategy, config.tpu)
-    trainer = Trainer(make_task(), config, strategy)
+    task = make_task()
+    trainer = Trainer(task, config, strategy)
     if config.mode == "train":
         try:
             trainer.train()
@@ -55,5 +56,7 @@ def run(make_task, config, cpu_devices=0):
         result = trainer.evaluate()
         result["evaluated"] = loaded
         print(json.dumps(result), flush=True)
+    if after is not None:
+        after(trainer, task)
     trainer.report_fingerprint()
     return 0

@@ -23,6 +23,11 @@ class ClassificationTask:
         """A Keras model producing logits; called inside the strategy scope."""
         raise NotImplementedError
 
+    def attach(self, step):
+        """Called by the trainer with its step counter (a variable): tasks whose loss draws
+        random choices per step (MutualNet's sub-networks) seed them with it, so a resumed run
+        draws what the uninterrupted one would have."""
+
     def train_dataset(self, input_context, per_replica_batch, skip_examples):
         """Infinite stream of (inputs, labels) batches for one input pipeline, starting after
         `skip_examples` examples of that pipeline's stream (for exact resumption)."""

@@ -120,6 +120,7 @@ class Trainer:
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             self.optimizer = optimizer
             self.optimizer.build(self.model.trainable_variables)
+            task.attach(self.optimizer.iterations)
             self.best_top1 = tf.Variable(-1.0, trainable=False, name="best_top1")
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                               best_top1=self.best_top1)
