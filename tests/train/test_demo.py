@@ -1,8 +1,11 @@
 """A short run of the demo configuration learns: validation top-1 far above chance (10%)."""
 
+import pytest
+
 from tests.train.helpers import fingerprint_line, metrics, run_module
 
 
+@pytest.mark.slow
 def test_demo_config_learns(tmp_path):
     model_dir = tmp_path / "demo"
     proc = run_module("train.imagenet", [

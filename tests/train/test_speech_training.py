@@ -65,6 +65,7 @@ def test_bad_speech_flags(corpus, tmp_path, extra, flag):
     assert len(lines) == 1 and flag in lines[0]
 
 
+@pytest.mark.slow
 def test_speech_demo_learns(tmp_path):
     proc = run_module("train.speech", ["--flagfile=configs/speech/demo.flags",
                                        f"--demo_dir={tmp_path / 'data'}",
