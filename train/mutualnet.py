@@ -57,7 +57,11 @@ class MutualNetTask(imagenet.ImageClassificationTask):
 
     def build_model(self, config):
         from bl_keras import slimmable
+        from train.trainer import ConfigError
 
+        if config.sync_bn:
+            raise ConfigError("sync_bn", "slimmable BatchNorm normalises each replica's batch "
+                                         "(no synchronised mode)")
         return slimmable.get(self.model_name, classes=self.num_classes,
                              classifier_activation=None, **self.model_options)
 
@@ -124,6 +128,9 @@ def model_options_from_flags():
     for name in NOT_APPLICABLE:
         if getattr(FLAGS, name) is not None:
             raise train_flags.FlagError(name, "does not apply to slimmable models")
+    if FLAGS["zero_init_residual"].present:
+        raise train_flags.FlagError("zero_init_residual", "does not apply to slimmable models "
+                                    "(their ResNets always zero-initialise it)")
     if not 0 < FLAGS.base_width <= 1:
         raise train_flags.FlagError("base_width", f"must be in (0, 1], got {FLAGS.base_width}")
     options = {"base_width": FLAGS.base_width}

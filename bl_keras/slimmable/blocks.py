@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from bl_keras.layers.module import little_depth
 from bl_keras.layers.resize import resize_to
-from bl_keras.slimmable.layers import SlimBatchNorm, SlimConv2D
+from bl_keras.slimmable.layers import SlimBatchNorm, SlimConv2D, SlimLayer
 
 register = keras.saving.register_keras_serializable(package="bl_keras")
 ACTIVATIONS = {"relu": tf.nn.relu, "relu6": tf.nn.relu6, None: None}
@@ -32,7 +32,7 @@ def norm_options(norm=None):
     return options
 
 
-class _Block(keras.layers.Layer):
+class _Block(SlimLayer):
     """Common parts: sublayers built from configuration, `width` passed down."""
 
     def build(self, input_shape=None):

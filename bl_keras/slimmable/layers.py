@@ -15,6 +15,7 @@ import contextlib
 import threading
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from bl_keras.slimmable import width as widths
@@ -42,6 +43,37 @@ def _calibration_weight():
     return getattr(_calibration, "weight", None)
 
 
+def keep_width_argument(layer):
+    """Stop Keras converting `layer`'s call arguments: it would cast a float tensor `width` to
+    the compute dtype (bfloat16 rounds 0.3 to 0.30078, which changes channel counts). The
+    layer's `__call__` converts its inputs instead (`convert_inputs`)."""
+    layer._convert_input_args = False
+
+
+def convert_inputs(layer, args):
+    """Positional arguments as Keras would pass them: arrays and float tensors in the layer's
+    compute dtype (symbolic inputs as they are)."""
+    def convert(x):
+        if isinstance(x, (np.ndarray, np.generic, tf.Tensor)):
+            x = tf.convert_to_tensor(x)
+            if x.dtype.is_floating and x.dtype != layer.compute_dtype:
+                x = tf.cast(x, layer.compute_dtype)
+        return x
+
+    return tuple(convert(x) for x in args)
+
+
+class SlimLayer(keras.layers.Layer):
+    """Base of the slimmable layers and blocks: the width reaches `call` as given."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        keep_width_argument(self)
+
+    def __call__(self, *args, **kwargs):
+        return super().__call__(*convert_inputs(self, args), **kwargs)
+
+
 def _pad(x, kernel_size, padding):
     """PyTorch's symmetric padding of kernel_size // 2 (the ResNets); "same" pads in the conv."""
     if padding == "symmetric" and kernel_size > 1:
@@ -51,7 +83,7 @@ def _pad(x, kernel_size, padding):
 
 
 @register
-class SlimConv2D(keras.layers.Layer):
+class SlimConv2D(SlimLayer):
     """A 2-D convolution (or depthwise convolution) executable at any width.
 
     Args:
@@ -106,7 +138,7 @@ class SlimConv2D(keras.layers.Layer):
         c_in = widths.channels_of(inputs)
         c_out = self.out_channels(c_in, width)
         kernel = tf.cast(keras.ops.convert_to_tensor(self.kernel), self.compute_dtype)
-        x, padding = _pad(inputs, self.kernel_size, self.padding)
+        x, padding = _pad(tf.cast(inputs, self.compute_dtype), self.kernel_size, self.padding)
         stride = [1, self.strides, self.strides, 1]
         if self.depthwise:
             x = tf.nn.depthwise_conv2d(x, kernel[:, :, :c_in, :], stride, padding)
@@ -127,7 +159,7 @@ class SlimConv2D(keras.layers.Layer):
 
 
 @register
-class SlimBatchNorm(keras.layers.Layer):
+class SlimBatchNorm(SlimLayer):
     """Batch normalisation over the first channels of `channels` (as many as the input has).
 
     Keras semantics: `momentum` weights the old moving statistics, the moving variance is the
@@ -143,9 +175,11 @@ class SlimBatchNorm(keras.layers.Layer):
 
     def build(self, input_shape=None):
         shape = (self.channels,)
-        self.gamma = self.add_weight(name="gamma", shape=shape,
+        # Normalisation runs in float32 under mixed precision too: no autocast of the scale.
+        self.gamma = self.add_weight(name="gamma", shape=shape, autocast=False,
                                      initializer="zeros" if self.zero_gamma else "ones")
-        self.beta = self.add_weight(name="beta", shape=shape, initializer="zeros")
+        self.beta = self.add_weight(name="beta", shape=shape, initializer="zeros",
+                                    autocast=False)
         # As Keras' BatchNormalization makes them (one copy per replica under a strategy).
         self.moving_mean = self.add_weight(name="moving_mean", shape=shape,
                                            initializer="zeros", trainable=False, autocast=False)
@@ -186,7 +220,7 @@ class SlimBatchNorm(keras.layers.Layer):
 
 
 @register
-class SlimDense(keras.layers.Layer):
+class SlimDense(SlimLayer):
     """A dense layer over the first features of `in_features` (as many as the input has).
 
     `slim_out=True` also slims the outputs (a hidden layer); a classifier keeps its `units`.
@@ -211,7 +245,7 @@ class SlimDense(keras.layers.Layer):
         c_in = widths.channels_of(inputs)
         c_out = widths.active(self.units, width) if self.slim_out else self.units
         kernel = tf.cast(keras.ops.convert_to_tensor(self.kernel), self.compute_dtype)
-        x = tf.matmul(inputs, kernel[:c_in, :c_out])
+        x = tf.matmul(tf.cast(inputs, self.compute_dtype), kernel[:c_in, :c_out])
         if self.bias is not None:
             x = x + tf.cast(self.bias, self.compute_dtype)[:c_out]
         return x

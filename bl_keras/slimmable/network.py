@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from bl_keras.slimmable import width as widths
-from bl_keras.slimmable.layers import SlimDense
+from bl_keras.slimmable.layers import SlimDense, convert_inputs, keep_width_argument
 
 register = keras.saving.register_keras_serializable(package="bl_keras")
 
@@ -55,6 +55,7 @@ class SlimmableNetwork(keras.Model):
     def __init__(self, architecture="mobilenet_v2", classes=1000, base_width=1.0, norm=None,
                  classifier_activation="softmax", options=None, **kwargs):
         super().__init__(**kwargs)
+        keep_width_argument(self)
         if architecture not in ARCHITECTURES:
             raise ValueError(f"Unknown slimmable architecture {architecture!r}; valid: "
                              f"{sorted(ARCHITECTURES)}")
@@ -82,6 +83,9 @@ class SlimmableNetwork(keras.Model):
             if not layer.built:
                 layer.build(None)
         self.built = True
+
+    def __call__(self, *args, **kwargs):
+        return super().__call__(*convert_inputs(self, args), **kwargs)
 
     def call(self, inputs, width=1.0, training=None):
         width = widths.check_width(width) if widths.is_static(width) else (

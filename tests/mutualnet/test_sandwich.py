@@ -76,3 +76,27 @@ def test_subnetworks_train_every_width_but_leave_moving_statistics():
     used = slimmable.make_divisible(256 * widest)
     assert np.abs(kernel_grad[:used]).sum() > 0
     np.testing.assert_array_equal(kernel_grad[used:], 0)
+
+
+def test_sandwich_step_under_mixed_precision():
+    """bfloat16 compute, float32 weights and losses: the step's loss and gradients are finite
+    and the logits come back in the compute dtype."""
+    import keras
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = slimmable.get("mobilenet_v2", classes=3, base_width=0.25,
+                              classifier_activation=None)
+        rule = SandwichRule(0.25, 1.0, num_random=2, resolutions=(32, 24), seed=0)
+        images = tf.random.normal((4, 32, 32, 3), seed=2)
+        with tf.GradientTape() as tape:
+            full = model(images, training=True)
+            loss = tf.reduce_sum(subnetwork_losses(model, images, tf.constant([0, 1, 2, 0]),
+                                                   tf.cast(full, tf.float32), rule, 3))
+        grads = tape.gradient(loss, model.trainable_weights)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert full.dtype == tf.bfloat16
+    assert all(w.dtype == "float32" for w in model.trainable_weights)
+    assert np.isfinite(float(loss)) and float(loss) > 0
+    assert all(np.all(np.isfinite(g.numpy())) for g in grads)

@@ -111,6 +111,7 @@ def test_calibration_improves_a_narrow_subnetwork(runs, data):
     ("--width_range=0.5,0.25", "--width_range: need 0 < min < max <= 1"),
     ("--merge=concat", "--merge: does not apply"),
     ("--alpha=2", "--alpha: does not apply to mobilenet_v1"),
+    ("--sync_bn", "--sync_bn: slimmable BatchNorm"),
 ])
 def test_bad_flags_are_one_line_errors(data, tmp_path, flag, message):
     proc = run_module("train.mutualnet", train_args(data, tmp_path / "run", flag))
