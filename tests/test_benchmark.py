@@ -100,6 +100,7 @@ def test_cli_flag_errors_name_the_flag(args, message):
     assert message in done.stderr
 
 
+@pytest.mark.slow
 def test_report_writes_table_json_and_plot(tmp_path):
     done = run_cli("--report", str(tmp_path), "--models", "resnet50,bl_resnet50",
                    "--train_models", "bl_resnet50", "--memory_models", "bl_resnet50",

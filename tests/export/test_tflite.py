@@ -53,6 +53,7 @@ def image_pearson(a, b):
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["bl_resnet50", "bl_resnext50_32x4d"])
 def test_int8_tflite_is_integer_inside_and_tracks_float(name, calibration_and_test_images):
     model = small_model(name, classifier_activation=None)

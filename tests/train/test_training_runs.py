@@ -148,6 +148,7 @@ def test_two_workers_agree(data, tmp_path):
     assert lines[0].startswith("global_step=3 ")
 
 
+@pytest.mark.slow
 def test_mirrored_replicas_train_like_one_device(data, tmp_path):
     """Two mirrored CPU replicas with synchronised BN take the same steps as one device: the
     gradient sum, the per-replica weight decay share and the BN statistics all add up."""
