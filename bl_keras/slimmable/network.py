@@ -23,7 +23,7 @@ ARCHITECTURES = {}
 
 
 def architecture(name):
-    """Register `fn(scale, norm, dtype, **options) -> (blocks, classifier_in, options)`."""
+    """Register `fn(scale, norm, dtype, **options) -> (blocks, classifier_in_features)`."""
     def decorate(fn):
         ARCHITECTURES[name] = fn
         return fn
