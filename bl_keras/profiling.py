@@ -39,7 +39,8 @@ def count_params(model):
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
-def _op_macs(op):
+def op_macs(op):
+    """Multiply-accumulates of one graph op (0 for ops the counting rule leaves out)."""
     if op.type in _CONV_OPS:
         out = op.outputs[0].shape
         kernel = op.inputs[1].shape
@@ -60,11 +61,10 @@ def _op_macs(op):
     return 0
 
 
-def _graph_macs(graph):
-    """MACs of `graph`, descending into the functions its call ops run (once per call)."""
-    total = 0
+def graph_ops(graph):
+    """Every op of `graph`, then those of the functions its call ops run (once per call)."""
     for op in graph.get_operations():
-        total += _op_macs(op)
+        yield op
         for attr in ("f", "then_branch", "else_branch", "body"):
             try:
                 fn_name = op.get_attr(attr).name
@@ -72,8 +72,13 @@ def _graph_macs(graph):
                 continue
             function = graph._get_function(fn_name)  # noqa: SLF001 (no public accessor)
             if function is not None:
-                total += _graph_macs(function.graph)
-    return total
+                yield from graph_ops(function.graph)
+
+
+def inference_graph(model, input_shape, batch=1):
+    """The traced graph of `model(x, training=False)` for a batch of `input_shape` images."""
+    spec = tf.TensorSpec((batch, *input_shape), tf.float32)
+    return tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
 
 
 def count_macs(model, input_shape):
@@ -81,9 +86,7 @@ def count_macs(model, input_shape):
 
     `input_shape` excludes the batch, e.g. (224, 224, 3).
     """
-    spec = tf.TensorSpec((1, *input_shape), tf.float32)
-    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-    return _graph_macs(concrete.graph)
+    return sum(op_macs(op) for op in graph_ops(inference_graph(model, tuple(input_shape))))
 
 
 def image_shape(size, channels=3):

@@ -5,6 +5,7 @@
     python -m bl_keras.benchmark --models resnet50,bl_resnet50 --precision mixed_bfloat16 \\
         --jit_compile                                               # e.g. on a GPU
     python -m bl_keras.benchmark --report results/                  # Markdown table + plot
+    python -m bl_keras.benchmark --models resnet50,bl_resnet50 --breakdown   # where time goes
 
 Models are built in this process and take turns, one step each per round, so drifts in the
 machine's speed hit all of them alike; the ratio to the first model is printed. Peak memory is
@@ -41,6 +42,9 @@ def parse_args(argv):
     parser.add_argument("--isolate", action="store_true",
                         help="measure each model in a fresh Python process")
     parser.add_argument("--json", action="store_true", help="print one JSON list")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="inference only: also time every convolution alone and profile "
+                             "the step's op times by kind (see bl_keras.benchmark.breakdown)")
     parser.add_argument("--report", metavar="DIR",
                         help="measure the report's model sets and write DIR/benchmark.md, "
                              "benchmark.json and throughput_vs_gmacs.png")
@@ -56,6 +60,8 @@ def parse_args(argv):
             parser.error(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     if args.warmup < 0:
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
+    if args.breakdown and (args.mode != "infer" or args.jit_compile or args.report):
+        parser.error("--breakdown takes inference steps without --jit_compile or --report")
     for flag in ("models", "train_models", "memory_models"):
         names = measure_module.split_names(getattr(args, flag))
         unknown = [n for n in names or () if n not in measure_module.models.list_models()]
@@ -123,15 +129,27 @@ def main(argv=None):
     names = measure_module.split_names(args.models) or measure_module.split_names(DEFAULT_MODELS)
     try:
         results = measure(names, args)
+        breakdowns = None
+        if args.breakdown:
+            from bl_keras.benchmark import breakdown
+
+            breakdowns = breakdown.breakdown_models(
+                names, batch=args.batch, size=args.size, precision=args.precision,
+                classes=args.classes, conv_steps=args.steps)
     except (ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     if args.json:
         ratios = measure_module.speedups(results)
-        print(json.dumps([dict(r.as_dict(), speedup_vs_first=ratio)
-                          for r, ratio in zip(results, ratios)]))
+        records = [dict(r.as_dict(), speedup_vs_first=ratio) for r, ratio in zip(results, ratios)]
+        for record, item in zip(records, breakdowns or ()):
+            record["breakdown"] = item.as_dict()
+        print(json.dumps(records))
     else:
         print(format_results(results))
+        if breakdowns:
+            print()
+            print(breakdown.format_breakdowns(breakdowns, results))
     return 0
 
 
