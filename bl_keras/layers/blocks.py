@@ -167,11 +167,10 @@ class Bottleneck(keras.layers.Layer):
         return ops.relu(x) if self.last_relu else x
 
     def _average_pool(self, x, training):
-        if training and keras.backend.backend() == "tensorflow":
-            # Same values; its backward pass is much faster than average pooling's.
+        if keras.backend.backend() == "tensorflow":
             from bl_keras.layers import fused  # TensorFlow-only
 
-            return fused.average_pool_3x3_s2(x)
+            return fused.average_pool_3x3_s2(x, training=bool(training))
         return self.pool(self.pool_pad(x))
 
     def compute_output_shape(self, input_shape):

@@ -10,14 +10,15 @@ import keras
 DEFAULT_NORM = {"momentum": 0.9, "epsilon": 1e-5, "synchronized": False}
 
 
-def norm_config(norm=None):
-    """Complete a (possibly partial) BatchNorm options dict; unknown keys are an error."""
-    config = dict(DEFAULT_NORM)
+def norm_config(norm=None, defaults=DEFAULT_NORM):
+    """Complete a (possibly partial) BatchNorm options dict from `defaults`, whose keys are the
+    valid options; unknown keys are an error."""
+    config = dict(defaults)
     if norm:
-        unknown = set(norm) - set(DEFAULT_NORM)
+        unknown = set(norm) - set(defaults)
         if unknown:
             raise ValueError(
-                f"Unknown BatchNorm option(s) {sorted(unknown)}; valid: {sorted(DEFAULT_NORM)}"
+                f"Unknown BatchNorm option(s) {sorted(unknown)}; valid: {sorted(defaults)}"
             )
         config.update(norm)
     return config

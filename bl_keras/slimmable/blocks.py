@@ -12,24 +12,21 @@
 import keras
 import tensorflow as tf
 
+from bl_keras.layers import fused
 from bl_keras.layers.module import little_depth
+from bl_keras.layers.norm import DEFAULT_NORM, norm_config
 from bl_keras.layers.resize import resize_to
 from bl_keras.slimmable.layers import SlimBatchNorm, SlimConv2D, SlimLayer
 
 register = keras.saving.register_keras_serializable(package="bl_keras")
 ACTIVATIONS = {"relu": tf.nn.relu, "relu6": tf.nn.relu6, None: None}
-DEFAULT_NORM = {"momentum": 0.9, "epsilon": 1e-5}
+# Slimmable BatchNorm computes its own statistics: no synchronized variant.
+SLIM_NORM = {k: v for k, v in DEFAULT_NORM.items() if k != "synchronized"}
 
 
 def norm_options(norm=None):
     """BatchNorm momentum (Keras semantics) and epsilon; unknown keys are an error."""
-    options = dict(DEFAULT_NORM)
-    unknown = set(norm or {}) - set(DEFAULT_NORM)
-    if unknown:
-        raise ValueError(f"Unknown BatchNorm option(s) {sorted(unknown)}; "
-                         f"valid: {sorted(DEFAULT_NORM)}")
-    options.update(norm or {})
-    return options
+    return norm_config(norm, SLIM_NORM)
 
 
 class _Block(SlimLayer):
@@ -147,12 +144,6 @@ class InvertedResidual(_Block):
         return config
 
 
-def _average_pool_3x3_s2(x):
-    """PyTorch AvgPool2d(3, 2, padding=1) with padded zeros counted (released shortcut)."""
-    x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
-    return tf.nn.avg_pool2d(x, 3, 2, "VALID")
-
-
 @register
 class SlimBottleneck(_Block):
     def __init__(self, in_channels, filters, mid_channels=None, strides=1, shortcut="conv",
@@ -185,7 +176,9 @@ class SlimBottleneck(_Block):
         x = self.conv1(inputs, width=width, training=training)
         x = self.conv2(x, width=width, training=training)
         x = self.conv3(x, width=width, training=training)
-        shortcut = _average_pool_3x3_s2(inputs) if self.pool else inputs
+        shortcut = inputs
+        if self.pool:
+            shortcut = fused.average_pool_3x3_s2(inputs, training=bool(training))
         if self.proj is not None:
             shortcut = self.proj(shortcut, width=width, training=training)
         x = x + shortcut
