@@ -100,10 +100,11 @@ def average_pool_3x3_s2(x, training=False):
     """AvgPool 3x3, stride 2, padding 1, padded zeros counted (PyTorch's default).
 
     In training a fixed 1/9 depthwise convolution (same values, a much faster backward pass);
-    otherwise pad + average pooling, so exported graphs and the MAC count see a pooling op."""
+    otherwise, and when the channel count is only known at run time (slimmable networks under a
+    tensor width), pad + average pooling, so exported graphs and the MAC count see a pooling op."""
     padding = explicit_padding(((1, 1), (1, 1)))
-    if not training:
-        return tf.nn.avg_pool2d(tf.pad(x, padding), 3, 2, "VALID")
     channels = x.shape[-1]
+    if not training or channels is None:
+        return tf.nn.avg_pool2d(tf.pad(x, padding), 3, 2, "VALID")
     window = tf.constant(np.full((3, 3, channels, 1), 1.0 / 9.0, np.float32), dtype=x.dtype)
     return _depthwise(x, window, (2, 2), padding)

@@ -289,3 +289,21 @@ def test_gradients_reach_only_active_slices():
     g = gradients[stem_bn.gamma.path].numpy()
     c = widths.active(stem_bn.channels, width)
     assert np.all(g[c:] == 0.0) and np.count_nonzero(g[:c]) == c
+
+
+def test_average_pool_shortcut_trains_under_a_tensor_width():
+    # A traced width leaves the channel count unknown until run time; the strided bL-ResNet
+    # shortcut pool must still train there, with the same values as at a Python width.
+    model = slimmable.SlimmableNetwork(architecture="bl_resnet50", classes=10)
+    x = images((2, 64, 64, 3))
+
+    @tf.function
+    def step(width):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model(x, width=width, training=True))
+        return loss, tape.gradient(loss, model.trainable_variables[0])
+
+    loss, grad = step(tf.constant(0.6))
+    assert grad.shape == model.trainable_variables[0].shape
+    assert float(tf.reduce_sum(tf.abs(grad))) > 0
+    assert_close(loss, tf.reduce_mean(model(x, width=0.6, training=True)))
