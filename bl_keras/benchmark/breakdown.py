@@ -237,11 +237,11 @@ def profile_op_times(run, steps=3):
     return dict(totals)
 
 
-def breakdown(name, model, forward, images, conv_steps=10, profile_steps=3, cache=None):
-    """The `Breakdown` of `forward(images)` (a compiled `model(images, training=False)`)."""
-    batch, *shape = images.shape
-    graph = profiling.inference_graph(model, tuple(shape), batch=batch)
-    configs = convolutions(graph)
+def breakdown(name, forward, images, conv_steps=10, profile_steps=3, cache=None):
+    """The `Breakdown` of `forward(images)` (a `tf.function` of `model(images, training=False)`,
+    whose traced graph gives the convolutions)."""
+    batch = images.shape[0]
+    configs = convolutions(forward.get_concrete_function(images).graph)
     if not configs:
         raise ValueError(f"{name} has no convolutions to time")
     conv_ms = time_convolutions(configs, steps=conv_steps, cache=cache)
@@ -275,8 +275,7 @@ def breakdown_models(names, batch=16, size=224, precision="float32", classes=100
             forward = tf.function(lambda x, model=model: model(x, training=False))
             for _ in range(2):  # trace, then one warm step
                 forward(images).numpy()
-            results.append(breakdown(name, model, forward, images, conv_steps, profile_steps,
-                                     cache))
+            results.append(breakdown(name, forward, images, conv_steps, profile_steps, cache))
     finally:
         keras.config.set_dtype_policy(previous_policy)
     return results
