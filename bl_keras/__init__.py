@@ -7,7 +7,8 @@
 
 __version__ = "0.1.0"
 
-# Importing the layers registers them for `.keras` deserialization.
-from bl_keras import convert, layers, models, profiling, speech  # noqa: E402
+# Importing the subpackages registers every layer and model class the package writes into a
+# `.keras` file, so `keras.models.load_model` needs nothing but `import bl_keras`.
+from bl_keras import convert, layers, models, profiling, slimmable, speech  # noqa: E402
 
-__all__ = ["convert", "layers", "models", "profiling", "speech", "__version__"]
+__all__ = ["convert", "layers", "models", "profiling", "slimmable", "speech", "__version__"]

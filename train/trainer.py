@@ -81,6 +81,28 @@ def weights_fingerprint(model):
     return digest.hexdigest()[:16]
 
 
+def untracked_weights(model):
+    """The weights of `model` that `tf.train.Checkpoint(model=model)` would not save.
+
+    Checkpoints follow a layer's attributes, not Keras' tracked lists or dicts of sublayers: a
+    model keeping blocks in a list would save (and restore) only part of itself, silently."""
+    checkpoint = tf.train.Checkpoint(model=model)
+    saved = {id(obj) for obj in tf.train.TrackableView(checkpoint).descendants()}
+    return [w for w in model.weights if id(w) not in saved]
+
+
+def check_checkpoint_holds_model(model):
+    """Refuse a model whose checkpoints would not hold every one of its weights."""
+    missing = untracked_weights(model)
+    if missing:
+        names = ", ".join(w.path for w in missing[:5])
+        raise ValueError(
+            f"Model {model.name!r}: a checkpoint would hold only {len(model.weights) - len(missing)}"
+            f" of its {len(model.weights)} weights (not {names}"
+            f"{', ...' if len(missing) > 5 else ''}), so a resumed or evaluated run would use "
+            "freshly initialised ones. Keep each sublayer in its own attribute, not in a list.")
+
+
 def is_decayed(variable, decay_all):
     """Coupled L2 applies to convolution and dense kernels (Tensorpack) or to everything."""
     return decay_all or variable.path.endswith("kernel")
@@ -107,6 +129,7 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
             self.model = task.build_model(config)
+            check_checkpoint_holds_model(self.model)
             self.schedule = WarmupSchedule(
                 config.lr * config.batch_size / config.lr_batch_reference,
                 self.total_steps,

@@ -286,18 +286,31 @@ class SlimBigLittleModule(_Block):
         self.projections.update({k: bool(v) for k, v in (projections or {}).items()})
         # As released: a one-block big branch keeps its final ReLU, deeper ones leave it to the
         # merge.
-        self.big = bottleneck_stack(self.in_channels, f, self.channels["mid"], n_big, 2,
-                                    "avgpool", self.norm, "big", last_relu=n_big == 1,
-                                    projection=self.projections["big"], dtype=dtype)
-        self.little = bottleneck_stack(self.in_channels, thin, self.channels["thin_mid"],
-                                       little_depth(self.num_blocks, self.beta), 1, "avgpool",
-                                       self.norm, "little",
-                                       projection=self.projections["little"], dtype=dtype)
+        big = bottleneck_stack(self.in_channels, f, self.channels["mid"], n_big, 2, "avgpool",
+                               self.norm, "big", last_relu=n_big == 1,
+                               projection=self.projections["big"], dtype=dtype)
+        little = bottleneck_stack(self.in_channels, thin, self.channels["thin_mid"],
+                                  little_depth(self.num_blocks, self.beta), 1, "avgpool",
+                                  self.norm, "little", projection=self.projections["little"],
+                                  dtype=dtype)
+        # One attribute per block: TF checkpoints follow attributes, not Keras' tracked lists.
+        self.num_big, self.num_little = len(big), len(little)
+        for prefix, blocks in (("big", big), ("little", little)):
+            for i, block in enumerate(blocks):
+                setattr(self, f"{prefix}{i}", block)
         self.little_expand = SlimConvBN(f, 1, 1, thin, activation=None, padding="symmetric",
                                         norm=self.norm, name="little_expand", dtype=dtype)
         self.fusion = SlimBottleneck(f, f, self.channels["mid"], self.strides,
                                      shortcut="avgpool", norm=self.norm, name="fusion",
                                      dtype=dtype)
+
+    @property
+    def big(self):
+        return [getattr(self, f"big{i}") for i in range(self.num_big)]
+
+    @property
+    def little(self):
+        return [getattr(self, f"little{i}") for i in range(self.num_little)]
 
     def call(self, inputs, width=1.0, training=None):
         big = little = inputs

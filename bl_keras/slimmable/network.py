@@ -76,13 +76,20 @@ class SlimmableNetwork(keras.Model):
 
         blocks, features = ARCHITECTURES[architecture](
             scale=scale, norm=norm, dtype=self.dtype_policy, **self.options)
-        self.blocks = blocks
+        # One attribute per block: TF checkpoints follow attributes, not Keras' tracked lists.
+        self.num_blocks = len(blocks)
+        for i, block in enumerate(blocks):
+            setattr(self, f"block{i}", block)
         self.classifier = SlimDense(self.classes, in_features=features, name="predictions",
                                     dtype=self.dtype_policy)
         for layer in self._flatten_layers(include_self=False, recursive=True):
             if not layer.built:
                 layer.build(None)
         self.built = True
+
+    @property
+    def blocks(self):
+        return [getattr(self, f"block{i}") for i in range(self.num_blocks)]
 
     def __call__(self, *args, **kwargs):
         return super().__call__(*convert_inputs(self, args), **kwargs)

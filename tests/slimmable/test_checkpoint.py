@@ -1,0 +1,61 @@
+"""Checkpoints hold every weight of every slimmable network, and a restore reproduces it.
+
+`tf.train.Checkpoint` follows a layer's attributes, not Keras' tracked lists: networks that kept
+their blocks in a list once saved 2 of their 262 weights, and a resumed MutualNet run went on
+from a freshly initialised backbone. The trainer now refuses such a model.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bl_keras import slimmable
+from tests.slimmable.helpers import images, randomize
+from train.trainer import check_checkpoint_holds_model, untracked_weights
+
+NETWORKS = {
+    "mobilenet_v1": dict(base_width=0.25),
+    "mobilenet_v2": dict(base_width=0.35),
+    "resnet50": dict(stage_depths=(1, 1, 1, 1), stage_filters=(64, 128, 256, 512)),
+    "bl_resnet50": dict(stage_depths=(2, 2, 2, 2), stage_filters=(64, 128, 256, 512),
+                        stem_filters=16),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_checkpoint_restores_every_weight_and_the_outputs(name, tmp_path):
+    model = randomize(slimmable.get(name, classes=3, **NETWORKS[name]), seed=1)
+    assert untracked_weights(model) == []
+    path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    assert len(tf.train.list_variables(path)) >= len(model.weights)
+
+    fresh = randomize(slimmable.get(name, classes=3, **NETWORKS[name]), seed=2)
+    tf.train.Checkpoint(model=fresh).read(path).assert_existing_objects_matched()
+    x = images((2, 32, 32, 3), seed=3)
+    for width in (1.0, 0.5):
+        np.testing.assert_array_equal(model(x, width=width, training=False),
+                                      fresh(x, width=width, training=False))
+    for saved, restored in zip(model.weights, fresh.weights):
+        np.testing.assert_array_equal(saved, restored)
+
+
+class _ListOfBlocks(keras.Model):
+    """Keeps its layers in a list: Keras saves them, `tf.train.Checkpoint` does not."""
+
+    def __init__(self):
+        super().__init__(name="list_of_blocks")
+        self.blocks = [keras.layers.Dense(4), keras.layers.Dense(2)]
+
+    def call(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def test_trainer_refuses_a_model_its_checkpoints_would_not_hold():
+    model = _ListOfBlocks()
+    model(np.zeros((1, 3), "float32"))
+    assert len(untracked_weights(model)) == 4
+    with pytest.raises(ValueError, match="'list_of_blocks'.*hold only 0 of its 4 weights"):
+        check_checkpoint_holds_model(model)
