@@ -1,6 +1,6 @@
 """Parameters and multiply-accumulates (the paper's "FLOPs") of any Keras model.
 
-Counting rule (paper, DESIGN section 5): multiply-accumulates of convolutions and dense layers
+Counting rule (the paper's): multiply-accumulates of convolutions and dense layers
 only; BatchNorm, activations, pooling, upsampling and additions are not counted. "Params" are the
 trainable parameters (Keras `count_params()` also counts BatchNorm moving statistics).
 

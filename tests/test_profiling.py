@@ -48,7 +48,7 @@ def test_exact_counts_of_bl_resnet50():
     result = profiling.profile(model, 224)
     assert result.params == 26_694_568
     assert result.macs == 2_856_058_880
-    # Keras' own count adds the BatchNorm moving statistics (DESIGN section 5).
+    # Keras' own count adds the BatchNorm moving statistics, which the paper does not count.
     assert model.count_params() == 26_754_728
 
 

@@ -71,7 +71,7 @@ class MutualNetTask(imagenet.ImageClassificationTask):
     def calibration_options(self):
         """How the query table reads this task's training images: its source and the training
         augmentation (calibration statistics are those of augmented images)."""
-        from bl_keras.mutualnet.query import training_augmentation
+        from bl_keras.slimmable.calibration_images import training_augmentation
 
         options = self._train_options
         return dict(source_name=self._data["source_name"], augmentation=training_augmentation(
@@ -159,7 +159,7 @@ def task_from_flags():
 
 def write_query_table(trainer, task):
     """The query table of the trained model (chief only), into <model_dir>/query."""
-    from bl_keras.mutualnet import query
+    from bl_keras import mutualnet as query  # its query_table, widths_grid, write_table
 
     low, high = task.rule.min_width, task.rule.max_width
     rows = query.query_table(

@@ -32,11 +32,6 @@ def release_host_memory():
         pass
 
 
-def current_rss_mb():
-    rss = _status_mb("VmRSS")
-    return rss if rss is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def reset_peak_rss():
     """Start a new high-water mark at the current RSS; False where the kernel does not allow it."""
     try:

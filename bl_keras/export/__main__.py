@@ -19,7 +19,7 @@ from bl_keras.export.head import OUTPUT_KINDS
 from bl_keras.export.images import find_images, load_images
 from bl_keras.export.saved_model import export_saved_model
 from bl_keras.export.tflite import export_tflite
-from bl_keras.mutualnet.query import calibrate, training_augmentation
+from bl_keras.slimmable.calibration_images import calibrate, training_augmentation
 
 FORMATS = ("saved_model", "tflite")
 

@@ -1,6 +1,6 @@
 """Residual blocks: the ResNet / ResNeXt / SE-ResNeXt bottleneck (one layer, three configurations).
 
-Structure (the released bL models, DESIGN section 3):
+Structure (the authors' released bL models):
     1x1 conv to `width` -> BN -> ReLU -> 3x3 conv (stride, groups=cardinality) -> BN -> ReLU
     -> 1x1 conv to `filters` -> BN [-> squeeze-excitation] -> + shortcut -> ReLU (unless last_relu=False)
 with width = cardinality * (floor(filters * base_width / 64) // 4). ResNet is cardinality 1,
@@ -275,10 +275,3 @@ class BasicBlock(keras.layers.Layer):
 
 
 BLOCKS = {"bottleneck": Bottleneck, "basic": BasicBlock}
-
-
-def get_block(name):
-    try:
-        return BLOCKS[name]
-    except KeyError:
-        raise ValueError(f"Unknown block {name!r}; valid: {sorted(BLOCKS)}") from None

@@ -109,6 +109,3 @@ class MergeConcat(_Merge):
         config = super().get_config()
         config.update(filters=self.filters, norm=self.norm)
         return config
-
-
-MERGES = {"add": MergeAdd, "concat": MergeConcat}

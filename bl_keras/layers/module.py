@@ -1,6 +1,6 @@
 """The Big-Little module: big and little branches, merged, then one fusion block.
 
-Released structure (bL-ResNet, DESIGN section 3), for a module of depth L:
+Released structure (the authors' bL-ResNet code), for a module of depth L:
     big    = L - 1 blocks at `filters` channels, the first with stride 2 (half resolution);
     little = max(1, L // beta - 1) blocks at `filters / alpha` channels, full resolution,
              then 1x1 conv + BN to `filters`;

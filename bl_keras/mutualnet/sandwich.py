@@ -36,10 +36,6 @@ class SandwichRule:
         if not self.resolutions or min(self.resolutions) < 1:
             raise ValueError(f"resolutions must be positive, got {self.resolutions}")
 
-    @property
-    def full_resolution(self):
-        return max(self.resolutions)
-
     def sample(self, step):
         """The sub-networks of training step `step`: [(width, resolution)] as scalar tensors,
         the smallest width first. Stateless draws seeded by (seed, step)."""

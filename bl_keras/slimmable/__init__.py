@@ -7,7 +7,8 @@
     small = slimmable.fixed_network(model, 0.35)       # plain network of the 0.35x weights
 
 Layers (`layers`), blocks (`blocks`), architectures (`mobilenet`, `resnet`), the network and its
-fixed sub-networks (`network`), post-training BatchNorm statistics (`calibration`).
+fixed sub-networks (`network`), post-training BatchNorm statistics (`calibration`, and the
+train-split images they are computed on: `calibration_images`).
 """
 
 from bl_keras.slimmable import mobilenet, resnet  # noqa: F401  (register the architectures)

@@ -1,7 +1,8 @@
 """A compact PyTorch bL-ResNet / bL-ResNeXt / bL-SE-ResNeXt, for conversion parity tests only.
 
-Written from shared/DESIGN.md section 3, independently of the Keras models; module names follow
-the released state dicts (shared/parity/official_state_dict_manifest.json), which a test checks,
+Written from the released structure (WORKSPACE_NOTES.md, "Architecture"), independently of the
+Keras models; module names follow the released state dicts
+(shared/parity/official_state_dict_manifest.json), which a test checks,
 and the released bL-ResNet-50 outputs in shared/parity prove the forward pass.
 """
 

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bl_keras import slimmable
+from bl_keras import mutualnet, slimmable
 from bl_keras.data.demo import make_demo_dataset
 from bl_keras.export import __main__ as export_cli
 from bl_keras.mutualnet import query
 from bl_keras.slimmable.calibration import batch_norm_layers
+from bl_keras.slimmable.calibration_images import calibrate
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SIZE = 32
@@ -90,29 +91,29 @@ def table(data_dir, commands):
     model = small_slimmable()
     before = batch_norm_stats(model)
     lines = []
-    rows = query.query_table(model, str(data_dir), [1.0, 0.5], [SIZE, 24], latency_runs=2,
+    rows = mutualnet.query_table(model, str(data_dir), [1.0, 0.5], [SIZE, 24], latency_runs=2,
                              progress=lines.append, **FAST)
     return dict(model=model, rows=rows, before=before, after=batch_norm_stats(model),
                 lines=lines)
 
 
 def test_widths_grid():
-    grid = query.widths_grid(0.25, 1.0, 0.05)
+    grid = mutualnet.widths_grid(0.25, 1.0, 0.05)
     assert len(grid) == 16
     assert grid[0] == 1.0 and grid[-1] == 0.25
     assert grid == sorted(grid, reverse=True)
     assert all(w == round(w, 2) for w in grid)
-    assert query.widths_grid(0.35, 1.0, 0.05)[-1] == 0.35  # 0.65 / 0.05 = 12.999...
-    assert query.widths_grid(0.5, 0.5, 0.1) == [0.5]
+    assert mutualnet.widths_grid(0.35, 1.0, 0.05)[-1] == 0.35  # 0.65 / 0.05 = 12.999...
+    assert mutualnet.widths_grid(0.5, 0.5, 0.1) == [0.5]
     with pytest.raises(ValueError, match="positive"):
-        query.widths_grid(0.25, 1.0, 0.0)
+        mutualnet.widths_grid(0.25, 1.0, 0.0)
 
 
 def test_table_rows(table):
     rows, model = table["rows"], table["model"]
     assert [(row["width"], row["resolution"]) for row in rows] == [
         (1.0, SIZE), (0.5, SIZE), (1.0, 24), (0.5, 24)]
-    assert all(set(row) == set(query.FIELDS) for row in rows)
+    assert all(set(row) == set(mutualnet.FIELDS) for row in rows)
     # Each MACs count traces the model: one ties the column to active_macs, the order the rest.
     assert rows[3]["macs"] == slimmable.active_macs(model, 0.5, 24)
     assert rows[0]["params"] == slimmable.active_params(model, 1.0) == rows[2]["params"]
@@ -142,23 +143,23 @@ def hand_rows():
 
 def test_best_under_and_pareto():
     rows = hand_rows()
-    assert query.best_under(rows, 1000)["macs"] == 300
-    assert query.best_under(rows, 200)["macs"] == 150  # ties on top-1: fewer MACs
-    assert query.best_under(rows, 149)["macs"] == 100
-    assert query.best_under(rows, 100)["macs"] == 100  # the budget is inclusive
-    assert query.best_under(rows, 99) is None
-    assert [row["macs"] for row in query.pareto(rows)] == [100, 150, 300]
+    assert mutualnet.best_under(rows, 1000)["macs"] == 300
+    assert mutualnet.best_under(rows, 200)["macs"] == 150  # ties on top-1: fewer MACs
+    assert mutualnet.best_under(rows, 149)["macs"] == 100
+    assert mutualnet.best_under(rows, 100)["macs"] == 100  # the budget is inclusive
+    assert mutualnet.best_under(rows, 99) is None
+    assert [row["macs"] for row in mutualnet.pareto(rows)] == [100, 150, 300]
 
 
 def test_write_table(tmp_path):
     rows = hand_rows()
-    paths = query.write_table(rows, str(tmp_path / "out"), "demo")
+    paths = mutualnet.write_table(rows, str(tmp_path / "out"), "demo")
     assert [pathlib.Path(p).name for p in paths] == [
         "query_table.csv", "query_table.json", "query_table.png"]
     assert all(os.path.getsize(p) > 0 for p in paths)
     with open(paths[0], newline="") as f:
         read = list(csv.DictReader(f))
-    assert tuple(read[0]) == query.FIELDS
+    assert tuple(read[0]) == mutualnet.FIELDS
     assert [int(row["macs"]) for row in read] == [row["macs"] for row in rows]
     assert float(read[1]["top1"]) == 0.60
     saved = json.loads(pathlib.Path(paths[1]).read_text())
@@ -218,7 +219,7 @@ def test_cli_end_to_end(commands):
     assert "MMACs" in stdout and "top-1 %" in stdout
     rows = json.loads((commands["out"] / "query" / "query_table.json").read_text())["rows"]
     assert [(row["width"], row["resolution"]) for row in rows] == [(0.75, SIZE), (0.5, SIZE)]
-    best = query.best_under(rows, 1e9)
+    best = mutualnet.best_under(rows, 1e9)
     assert (f"best under 1000.00 MMACs: width {best['width']:.2f} at {SIZE} px: top-1 "
             f"{100 * best['top1']:.2f} %") in stdout
     assert (commands["out"] / "query" / "query_table.png").exists()
@@ -228,7 +229,7 @@ def test_export_fixed_width_saved_model(commands, saved_model_path, data_dir):
     # The same calibration as the export's (same sample, batches and crop), in process.
     model = keras.models.load_model(saved_model_path, compile=False)
     before = batch_norm_stats(model)
-    assert query.calibrate(model, str(data_dir), 0.5, SIZE, num_images=16) == 16
+    assert calibrate(model, str(data_dir), 0.5, SIZE, num_images=16) == 16
     assert any(not np.array_equal(b, a) for b, a in zip(before, batch_norm_stats(model)))
     images = tf.random.stateless_normal([3, SIZE, SIZE, 3], seed=(1, 2))
     expected = model(images, width=0.5, training=False).numpy()  # logits: no softmax

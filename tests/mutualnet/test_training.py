@@ -74,8 +74,8 @@ def test_query_table_full_configuration_beats_the_smallest(runs):
 @pytest.mark.slow
 def test_calibration_improves_a_narrow_subnetwork(runs, data):
     from bl_keras.data import build_dataset
-    from bl_keras.mutualnet import query
     from bl_keras.slimmable.calibration import batch_norm_layers
+    from bl_keras.slimmable.calibration_images import calibrate, training_augmentation
 
     root, _, _ = runs
     model = keras.models.load_model(root / "mutual" / "model.keras", compile=False)
@@ -94,8 +94,8 @@ def test_calibration_improves_a_narrow_subnetwork(runs, data):
     before_stats = [bn.moving_mean.numpy().copy() for bn in batch_norm_layers(model)]
     before = accuracy()
     # Training images augmented as the run's were (whole-image crops, no jitter).
-    used = query.calibrate(model, data, width, resolution, num_images=160,
-                           augmentation=query.training_augmentation(1.0, 0.0))
+    used = calibrate(model, data, width, resolution, num_images=160,
+                     augmentation=training_augmentation(1.0, 0.0))
     after = accuracy()
     print(f"0.25x-{resolution}: top-1 {before:.3f} before calibration, {after:.3f} after")
     assert used == 160

@@ -1,4 +1,5 @@
-"""Post-training BatchNorm statistics: `calibrate_batch_norm` / `Calibrator`."""
+"""Post-training BatchNorm statistics: `calibrate_batch_norm` / `Calibrator`, and
+`preserved_batch_norm`."""
 
 import keras
 import numpy as np
@@ -7,7 +8,7 @@ import tensorflow as tf
 
 from bl_keras import slimmable
 from bl_keras.slimmable import width as widths
-from bl_keras.slimmable.calibration import Calibrator, batch_norm_layers
+from bl_keras.slimmable.calibration import Calibrator, batch_norm_layers, preserved_batch_norm
 from tests.slimmable.helpers import images, randomize
 
 SIZE, WIDTH = 32, 0.5
@@ -120,3 +121,41 @@ def test_calibration_resizes_to_resolution_and_restarts_the_average(calibrator):
 def test_calibration_without_images_raises(calibrator):
     with pytest.raises(ValueError, match="no images"):
         slimmable.calibrate_batch_norm(calibrator.model, [], 0.5)
+
+
+def test_a_single_array_is_one_batch(calibrator):
+    model = calibrator.model
+    stem_bn = _stem(model).bn
+    batch = _batches([5], seed=50)[0]
+    for images in (batch, tf.constant(batch)):  # numpy array, tensor: rank 4
+        assert calibrator(images, WIDTH) == 5
+        c = widths.active(stem_bn.channels, WIDTH)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(stem_bn.moving_mean)[:c],
+            _stem_conv_output(model, batch, WIDTH).mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5)
+
+
+def test_images_that_are_not_batches_raise(calibrator):
+    image = _batches([1])[0][0]                         # one [H, W, 3] image
+    with pytest.raises(ValueError, match=r"\[B, H, W, 3\].*shape \(32, 32, 3\)"):
+        calibrator(image, WIDTH)
+    unbatched = tf.data.Dataset.from_tensor_slices(_batches([2])[0])
+    with pytest.raises(ValueError, match=r"\[B, H, W, 3\].*shape \(32, 32, 3\).*unbatched"):
+        calibrator(unbatched, WIDTH)
+    with pytest.raises(ValueError, match=r"\[B, H, W, 3\] images, got a str"):
+        calibrator(["image.jpg"], WIDTH)                # file names, not images
+
+
+def test_preserved_batch_norm_restores_the_statistics_even_on_error(calibrator):
+    model = calibrator.model
+    bns = batch_norm_layers(model)
+    before = [_snapshot((bn.moving_mean, bn.moving_variance)) for bn in bns]
+    with pytest.raises(RuntimeError, match="stop"):
+        with preserved_batch_norm(model):
+            calibrator(_batches([4], seed=60), 0.25)
+            changed = _snapshot((bns[0].moving_mean,))[0]
+            assert np.any(changed != before[0][0])
+            raise RuntimeError("stop")
+    for bn, (old_mean, old_var) in zip(bns, before):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(bn.moving_mean), old_mean)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(bn.moving_variance), old_var)
