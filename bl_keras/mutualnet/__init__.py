@@ -20,8 +20,8 @@ not load the data pipeline.
 import importlib
 
 _EXPORTS = {
-    "table": ("FIELDS", "best_under", "pareto", "query_table", "widths_grid"),
-    "output": ("format_config", "format_table", "plot_table", "write_table"),
+    "table": ("FIELDS", "best_under", "format_config", "pareto", "query_table", "widths_grid"),
+    "output": ("format_table", "plot_table", "write_table"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -65,14 +65,6 @@ def plot_table(rows, path, title):
     figure.savefig(path, dpi=120)
 
 
-def format_config(row):
-    """One line describing a row."""
-    latency = "" if row["latency_ms"] is None else f", {row['latency_ms']:.2f} ms"
-    return (f"width {row['width']:.2f} at {row['resolution']} px: top-1 "
-            f"{100 * row['top1']:.2f} %, {row['macs'] / 1e6:.2f} MMACs, "
-            f"{row['params'] / 1e6:.3f} M params{latency}")
-
-
 def format_table(rows):
     """The table as text; '*' marks the Pareto frontier."""
     frontier = pareto(rows)

@@ -18,8 +18,8 @@ import bl_keras  # noqa: F401  (registers the layers for .keras deserialization)
 from bl_keras import slimmable
 from bl_keras.data import SOURCES
 from bl_keras.data.preprocessing import EVAL_CROP_FRACTION
-from bl_keras.mutualnet.output import format_config, format_table, write_table
-from bl_keras.mutualnet.table import best_under, query_table, widths_grid
+from bl_keras.mutualnet.output import format_table, write_table
+from bl_keras.mutualnet.table import best_under, format_config, query_table, widths_grid
 from bl_keras.slimmable.calibration_images import training_augmentation
 
 

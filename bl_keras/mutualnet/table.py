@@ -65,7 +65,6 @@ def query_table(model, data_dir, widths, resolutions, calibration_images=2000, b
     ms per batch-1 forward, None if `latency_runs` is 0) and calibration_images (the count
     used: fewer when the train split is smaller).
     """
-    from bl_keras.mutualnet.output import format_config  # the progress line's wording
 
     widths = [check_width(float(w)) for w in widths]
     resolutions = [int(r) for r in resolutions]
@@ -174,3 +173,11 @@ def pareto(rows):
             frontier.append(row)
             best = row["top1"]
     return frontier
+
+
+def format_config(row):
+    """One line describing a row."""
+    latency = "" if row["latency_ms"] is None else f", {row['latency_ms']:.2f} ms"
+    return (f"width {row['width']:.2f} at {row['resolution']} px: top-1 "
+            f"{100 * row['top1']:.2f} %, {row['macs'] / 1e6:.2f} MMACs, "
+            f"{row['params'] / 1e6:.3f} M params{latency}")
