@@ -8,6 +8,7 @@ sub-network at `--width` and `--image_size`, calibrated first on `--calibration_
 
 import argparse
 import os
+import shutil
 import sys
 
 import keras
@@ -19,6 +20,7 @@ from bl_keras.export.head import OUTPUT_KINDS
 from bl_keras.export.images import find_images, load_images
 from bl_keras.export.saved_model import export_saved_model
 from bl_keras.export.tflite import export_tflite
+from bl_keras.overwrite import check_can_write
 from bl_keras.slimmable.calibration_images import calibrate, training_augmentation
 
 FORMATS = ("saved_model", "tflite")
@@ -29,10 +31,13 @@ def parse_args(argv=None):
         prog="python -m bl_keras.export",
         description="Export a .keras classifier as a TF Serving SavedModel (encoded images in, "
                     "top-k classes out) or as a float32 / int8 TFLite model (a preprocessed "
-                    "[1, S, S, 3] image in).")
+                    "[1, S, S, 3] image in).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--model", required=True, help="the .keras file")
     parser.add_argument("--output", required=True,
                         help="SavedModel directory (e.g. models/bl_resnet50/1) or .tflite file")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --output (refused otherwise)")
     parser.add_argument("--format", choices=FORMATS, default="saved_model")
     parser.add_argument("--image_size", type=int, default=224, help="input side length S")
     parser.add_argument("--crop_fraction", type=float, default=EVAL_CROP_FRACTION,
@@ -80,6 +85,10 @@ def parse_args(argv=None):
                      "--calibration_color_jitter >= 0")
     if args.calibration_data and not os.path.isdir(args.calibration_data):
         parser.error(f"--calibration_data {args.calibration_data}: no such directory")
+    try:
+        check_can_write(args.output, args.overwrite)
+    except FileExistsError as error:
+        parser.error(str(error))
     return args
 
 
@@ -113,6 +122,8 @@ def fix_width(model, args):
 def main(argv=None):
     args = parse_args(argv)
     model, outputs = fix_width(keras.models.load_model(args.model, compile=False), args)
+    if args.overwrite and os.path.isdir(args.output):
+        shutil.rmtree(args.output)  # a SavedModel is written into a directory of its own
     if args.format == "saved_model":
         export_saved_model(model, args.output, labels=args.labels, top_k=args.top_k,
                            image_size=args.image_size, crop_fraction=args.crop_fraction,

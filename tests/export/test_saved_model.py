@@ -218,3 +218,36 @@ def test_full_bl_resnet50_exports_and_serves(tmp_path):
     assert served["classes"].shape == (2, 5)
     np.testing.assert_array_equal(served["classes"].numpy()[:, 0], classes[:, 0])
     np.testing.assert_allclose(served["probabilities"].numpy(), top, atol=1e-5)
+
+
+def test_existing_output_is_refused_unless_overwrite(exported, capsys):
+    model_path = exported["tmp"] / "model.keras"
+    saved = exported["dir"] / "saved_model.pb"
+    before = saved.stat().st_mtime_ns
+    with pytest.raises(SystemExit) as error:
+        cli.main(["--model", str(model_path), "--output", str(exported["dir"]),
+                  "--image_size", str(IMAGE_SIZE)])
+    assert error.value.code == 2
+    message = capsys.readouterr().err
+    assert "directory is not empty" in message and "--overwrite" in message
+    assert saved.stat().st_mtime_ns == before  # the deployed model is untouched
+
+    tflite = exported["tmp"] / "model.tflite"
+    tflite.write_bytes(b"an older model")
+    with pytest.raises(SystemExit):
+        cli.main(["--model", str(model_path), "--format", "tflite", "--output", str(tflite)])
+    assert "file exists" in capsys.readouterr().err
+    assert tflite.read_bytes() == b"an older model"
+
+    again = exported["tmp"] / "again"
+    shutil.copytree(exported["dir"], again)
+    (again / "stale_file").write_text("left by an older export")
+    assert cli.main(["--model", str(model_path), "--output", str(again), "--overwrite",
+                     "--image_size", str(IMAGE_SIZE)]) == 0
+    assert (again / "saved_model.pb").exists() and not (again / "stale_file").exists()
+
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--help"])
+    assert "(default: 224)" in capsys.readouterr().out
