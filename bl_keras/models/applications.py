@@ -4,6 +4,8 @@ image input, the classifier head (or pooling), weights, and the detection-featur
 Head layer names are stable: avg_pool / max_pool, predictions.
 """
 
+import os
+
 import keras
 
 
@@ -23,11 +25,32 @@ def head_dtype():
     return "float32" if policy.compute_dtype in ("float16", "bfloat16") else None
 
 
+def check_weights_file(weights):
+    """`weights` is None or an existing Keras weights file; say how to get released weights."""
+    if weights is None:
+        return
+    if weights == "imagenet":
+        raise ValueError(
+            "weights='imagenet': bl_keras downloads nothing. The authors released PyTorch "
+            "checkpoints of the bL models (IBM/BigLittleNet); convert one with `python -m "
+            "bl_keras.convert --arch NAME --checkpoint FILE.pth.tar --output NAME.keras` (or "
+            "`bl_keras.convert.from_checkpoint(NAME, FILE)`) and pass weights='NAME.keras'.")
+    if weights.endswith((".pth", ".pth.tar", ".pt", ".tar")):
+        raise ValueError(f"weights={weights!r} is a PyTorch checkpoint: convert it first with "
+                         "`python -m bl_keras.convert --arch NAME --checkpoint "
+                         f"{weights} --output NAME.keras`, then pass the .keras file")
+    if not weights.endswith((".keras", ".weights.h5")):
+        raise ValueError(f"weights={weights!r}: expected a .keras or .weights.h5 file")
+    if not os.path.exists(weights):
+        raise FileNotFoundError(f"weights file {weights!r} does not exist")
+
+
 def check_arguments(include_top, weights, pooling, classes, features=False):
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
     if weights is not None and not isinstance(weights, str):
         raise ValueError("weights must be None or the path of a weights file")
+    check_weights_file(weights)
     if include_top and not classes:
         raise ValueError("include_top=True needs classes >= 1")
     if features and (include_top or pooling):
