@@ -19,9 +19,10 @@ elements are dropped before augmentation, their key (path, or shard[index])
 is printed to stderr as ``bl_keras.data: skipping undecodable image: ...``
 (printed regardless of TF_CPP_MIN_LOG_LEVEL), and `info.skipped`, an int64
 `tf.Variable` on the CPU, is incremented when the decoder meets the image
-(which, with prefetching, may be ahead of the batches consumed).  The count
-is per pipeline and counts skip events: in training a corrupt file is
-counted once per epoch (once in all if `cache` is set).  Build pipelines
+(which, with prefetching, may be ahead of the batches consumed).  Each
+undecodable file is printed and counted once per pipeline, however many
+passes meet it (a training stream reads ahead past the end of an epoch, so
+counting skip events would count one file twice in an epoch).  Build pipelines
 outside `strategy.scope()` (the usual place for the dataset_fn of
 `distribute_datasets_from_function`): inside it the counter would become a
 mirrored variable on the accelerators, which tf.data cannot update.
@@ -36,8 +37,7 @@ with `skip_examples` continues exactly as the uninterrupted run would.  ``seed=N
 elements for speed.
 
 Caching.  ``cache=True`` keeps the *decoded* images in memory after the
-first pass (a corrupt file is then reported once, not once per epoch); it
-suits small datasets such as the demo data, not ImageNet.
+first pass; it suits small datasets such as the demo data, not ImageNet.
 """
 
 import dataclasses
@@ -124,13 +124,13 @@ def build_dataset(source_name, data_dir, split, *, training, batch_size,
         extra = dict(manual_dir=manual_dir)
     source = SOURCES[source_name](data_dir, split, input_context=input_context,
                                   shuffle=training, seed=seed, **extra)
-    skipped = _make_counter()
+    skipped, reported = _make_counter(), _make_key_set()
 
     def decode(index, record):
         item, label, key = record
         image, valid = _try_decode(source.load, item)
         valid = tf.cond(valid, lambda: valid,
-                        lambda: _report_skip(key, skipped))
+                        lambda: _report_skip(key, skipped, reported))
         return index, (image, label), valid
 
     def decode_valid(indexed_records):  # -> (index, (image, label))
@@ -191,6 +191,12 @@ def _make_counter():
                            name="skipped_images")
 
 
+def _make_key_set():
+    """The keys of the undecodable images reported so far (key -> 1)."""
+    with tf.init_scope(), tf.device("/CPU:0"):
+        return tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=0)
+
+
 def _try_decode(load, item):
     """Returns (image, True), or (empty image, False) if load/decode fails.
 
@@ -204,8 +210,15 @@ def _try_decode(load, item):
     return decoded.concatenate(failed).take(1).get_single_element()
 
 
-def _report_skip(key, counter):
-    tf.print("bl_keras.data: skipping undecodable image:", key,
-             output_stream=sys.stderr)
-    with tf.control_dependencies([counter.assign_add(1)]):
+def _report_skip(key, counter, reported):
+    """Print and count `key` the first time it fails; always returns False (drop it)."""
+    def first_time():
+        tf.print("bl_keras.data: skipping undecodable image:", key,
+                 output_stream=sys.stderr)
+        with tf.control_dependencies([reported.insert(key, tf.constant(1, tf.int64))]):
+            return counter.assign_add(1)
+
+    seen_before = reported.lookup(key) > 0
+    update = tf.cond(seen_before, counter.read_value, first_time)
+    with tf.control_dependencies([update]):
         return tf.constant(False)

@@ -133,7 +133,9 @@ def write_posteriors(model, utterances, output, log_prior=None, prior_scale=1.0,
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description="Frame log-posteriors (or pseudo log-likelihoods) as a Kaldi ark.")
+        prog="python -m bl_keras.speech.posteriors",
+        description="Frame log-posteriors (or pseudo log-likelihoods) as a Kaldi ark.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--model", required=True, help=".keras acoustic model")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--feats", help="feats.scp of (frames, 64) log-mel features")

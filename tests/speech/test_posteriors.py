@@ -129,3 +129,12 @@ def test_prior_helpers_reject_bad_input(tmp_path):
     (tmp_path / "ali.txt").write_text("u 0 7\n")
     with pytest.raises(ValueError, match="outside"):
         posteriors.state_counts(str(tmp_path / "ali.txt"), 4)
+
+
+def test_help_names_the_command_and_shows_defaults(capsys):
+    from bl_keras.speech import posteriors
+
+    with pytest.raises(SystemExit):
+        posteriors.main(["--help"])
+    usage = capsys.readouterr().out
+    assert usage.startswith("usage: python -m bl_keras.speech.posteriors") and "(default:" in usage
