@@ -8,9 +8,9 @@ import sys
 
 from absl import app, flags
 
-from train.distribute import STRATEGIES
-from train.trainer import PRECISIONS, TrainConfig
-from train.trainer import ConfigError as FlagError
+from bl_keras.training.distribute import STRATEGIES
+from bl_keras.training.trainer import PRECISIONS, TrainConfig
+from bl_keras.training.trainer import ConfigError as FlagError
 
 FLAGS = flags.FLAGS
 
@@ -149,7 +149,7 @@ def run_task(make_task, after=None):
 
     def main(argv):
         del argv
-        from train import runner
+        from bl_keras.training import runner
 
         return runner.run(make_task, train_config(), cpu_devices=FLAGS.cpu_devices, after=after)
 

@@ -17,7 +17,7 @@ import sys
 from absl import flags
 
 from train import flags as train_flags
-from train.task import ClassificationTask
+from bl_keras.training.task import ClassificationTask
 
 FLAGS = flags.FLAGS
 

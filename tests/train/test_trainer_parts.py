@@ -10,8 +10,8 @@ import tensorflow_datasets as tfds
 
 from tests.data.test_pipeline import write_tfrecords
 from train.imagenet import ImageClassificationTask
-from train.schedules import WarmupSchedule
-from train.trainer import TrainConfig, Trainer, is_decayed
+from bl_keras.training.schedules import WarmupSchedule
+from bl_keras.training.trainer import TrainConfig, Trainer, is_decayed
 
 TINY = dict(alpha=2, beta=2, stage_depths=[2, 2, 2, 2], stage_filters=[32, 32, 64, 64],
             stem_filters=8)

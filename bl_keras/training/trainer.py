@@ -23,8 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from train.distribute import make_strategy, worker_identity
-from train.schedules import WarmupSchedule
+from bl_keras.training.distribute import make_strategy, worker_identity
+from bl_keras.training.schedules import WarmupSchedule
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 

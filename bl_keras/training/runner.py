@@ -7,8 +7,8 @@ import sys
 import keras
 import tensorflow as tf
 
-from train.distribute import configure_cpu_devices, make_strategy
-from train.trainer import Trainer, TrainingDiverged
+from bl_keras.training.distribute import configure_cpu_devices, make_strategy
+from bl_keras.training.trainer import Trainer, TrainingDiverged
 
 
 def load_for_eval(trainer, path):
