@@ -57,7 +57,7 @@ class MutualNetTask(imagenet.ImageClassificationTask):
 
     def build_model(self, config):
         from bl_keras import slimmable
-        from bl_keras.training.trainer import ConfigError
+        from bl_keras.training import ConfigError
 
         if config.sync_bn:
             raise ConfigError("sync_bn", "slimmable BatchNorm normalises each replica's batch "

@@ -18,8 +18,7 @@ import tensorflow as tf
 
 from bl_keras import models, profiling
 from bl_keras.benchmark import memory
-from bl_keras.training.task import ClassificationTask
-from bl_keras.training.trainer import TrainConfig, Trainer
+from bl_keras.training import ClassificationTask, TrainConfig, Trainer
 
 MODES = ("infer", "train")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")

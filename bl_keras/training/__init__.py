@@ -5,16 +5,17 @@
     trainer.train()
 
 A task (`task.ClassificationTask`) supplies the model, datasets and loss; the `Trainer`
-(`trainer`) runs it with checkpoints, resumption and the learning-rate schedules (`schedules`)
-under a strategy chosen by name (`distribute`); `runner.run` trains or evaluates one task as the
-command-line entry points (`python -m train.imagenet`, `train.speech`, `train.mutualnet`) do.
+(`trainer`) runs it as a `TrainConfig` (`config`) says, with checkpoints, resumption and the
+learning-rate schedules (`schedules`), under a strategy chosen by name (`distribute`);
+`runner.run` trains or evaluates one task as the command-line entry points
+(`python -m train.imagenet`, `train.speech`, `train.mutualnet`) do.
 """
 
 from bl_keras.training.distribute import STRATEGIES, make_strategy
 from bl_keras.training.schedules import WarmupSchedule
 from bl_keras.training.task import ClassificationTask
-from bl_keras.training.trainer import (PRECISIONS, ConfigError, TrainConfig, Trainer,
-                                       TrainingDiverged)
+from bl_keras.training.config import PRECISIONS, ConfigError, TrainConfig
+from bl_keras.training.trainer import Trainer, TrainingDiverged
 
 __all__ = ["PRECISIONS", "STRATEGIES", "ClassificationTask", "ConfigError", "TrainConfig",
            "Trainer", "TrainingDiverged", "WarmupSchedule", "make_strategy"]
