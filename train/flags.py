@@ -36,16 +36,16 @@ def define_trainer_flags(defaults=None):
             _DEFINE_BY_TYPE[field.type](name, default, help_text)
 
 
-def builder_options(entry, names):
-    """The flags among `names` that were given, checked against the options `entry`'s builder
-    takes (a flag the model has no use for is an error naming it)."""
-    options = {}
-    for name in names:
-        value = getattr(FLAGS, name)
-        if value is not None:
-            if name not in entry.options:
-                raise FlagError(name, f"does not apply to {entry.name}")
-            options[name] = value
+def builder_options(model, names):
+    """The flags among `names` that were given, checked against the options the registry entry
+    of `model` declares (a flag the model has no use for is an error naming it)."""
+    from bl_keras import models
+
+    options = {name: getattr(FLAGS, name) for name in names if getattr(FLAGS, name) is not None}
+    try:
+        models.check_options(model, options)
+    except models.OptionError as err:
+        raise FlagError(err.option, f"does not apply to {model}") from None
     return options
 
 
