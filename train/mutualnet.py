@@ -39,7 +39,6 @@ flags.DEFINE_integer("calibration_images", 2000, "Training images for the BatchN
                      "of each query-table configuration.")
 
 
-
 class MutualNetTask(imagenet.ImageClassificationTask):
     """Image classification whose training loss is MutualNet's sandwich rule."""
 
