@@ -74,10 +74,13 @@ def declared_options():
 
 
 def check_options(name, options):
-    """Raise `OptionError` for the first of `options` (names) that chooses a variant model
-    `name` does not have; options no model declares (include_top, norm, ...) pass through."""
+    """Raise `OptionError` for the first of `options` (names, in their order) that chooses a
+    variant model `name` does not have; options no model declares (include_top, norm, ...) pass
+    through."""
     entry = get_entry(name)
-    foreign = sorted(set(options) & declared_options() - set(entry.options))
+    declared = declared_options()
+    foreign = [option for option in options
+               if option in declared and option not in entry.options]
     if foreign:
         raise OptionError(name, foreign[0], entry.options)
 
