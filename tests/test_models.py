@@ -1,5 +1,6 @@
 """The model zoo: registry, keras.applications-style constructor, serialization."""
 
+import inspect
 import json
 
 import keras
@@ -28,6 +29,41 @@ def test_named_constructors_are_the_registry_builders():
     for name in ALL_MODELS:
         assert getattr(models, name) is models.get_entry(name).builder
         assert name in models.__all__
+
+
+def test_named_constructors_are_plain_functions_of_the_image_module():
+    from bl_keras.models import image
+
+    names = [*specs.IMAGE_MODELS, *specs.LOWRES_MODELS, *specs.SHUFFLENET_MODELS]
+    assert sorted(names) == sorted(image.__all__)
+    for name in names:
+        builder = models.get_entry(name).builder
+        assert builder.__name__ == name and builder.__module__ == image.__name__
+        assert builder.__doc__.startswith(models.get_entry(name).description)
+    source = inspect.getsource(image)
+    assert source.count("def bl_resnet50(") == 1 and "globals()" not in source
+
+
+def test_registry_entry_declares_which_options_a_model_takes():
+    assert models.get_entry("bl_resnet50").options[:2] == ("alpha", "beta")
+    assert "merge" not in models.get_entry("bl_shufflenet_v2_x1_0").options
+    models.check_options("bl_resnet50", {"merge": "concat", "include_top": False})
+    models.check_options("resnet50", {"stage_depths": [1, 1, 1, 1], "norm": None})
+    for name, option in (("resnet50", "alpha"), ("bl_shufflenet_v2_x1_0", "num_merges"),
+                         ("shufflenet_v2_x1_0", "stage_depths"), ("speech.bl_pyr_resnet22",
+                         "widths"), ("bl_resnet50", "head_channels")):
+        with pytest.raises(models.OptionError) as err:
+            models.check_options(name, {option: 2})
+        assert err.value.option == option and f"{option} does not apply to {name}" in str(
+            err.value)
+        with pytest.raises(TypeError, match=f"{option} does not apply to {name}"):
+            models.get(name, **{option: 2})
+    # Every declared option is one the builder takes.
+    for name in models.list_models():
+        entry = models.get_entry(name)
+        parameters = inspect.signature(entry.builder).parameters
+        takes_more = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        assert takes_more or set(entry.options) <= set(parameters), name
 
 
 @pytest.mark.parametrize("name", ["bl_resnet50", "resnet50"])

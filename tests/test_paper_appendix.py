@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from bl_keras import models, paper, profiling, profile
+from bl_keras import models, paper, profiling
+from bl_keras.profiling import __main__ as profile
 from bl_keras.profiling import Profile
 
 TOLERANCE = 0.03
@@ -84,7 +85,7 @@ def test_table_format_marks_notes_and_prints_mmacs():
 
 
 def _run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "bl_keras.profile", *args],
+    return subprocess.run([sys.executable, "-m", "bl_keras.profiling", *args],
                           capture_output=True, text=True)
 
 

@@ -68,7 +68,7 @@ def test_mac_counter_on_hand_computed_model():
 
 
 def _run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "bl_keras.profile", *args],
+    return subprocess.run([sys.executable, "-m", "bl_keras.profiling", *args],
                           capture_output=True, text=True)
 
 

@@ -15,10 +15,13 @@ import sys
 from absl import flags
 
 from train import flags as train_flags
-from train.task import ClassificationTask
+from bl_keras.training.task import ClassificationTask
 
 FLAGS = flags.FLAGS
 DATA_SOURCES = ("imagefolder", "tfrecord", "tfds", "demo")
+# The flags that are builder options; which of them a model takes, its registry entry says.
+BUILDER_OPTION_FLAGS = ("alpha", "beta", "upsample", "merge", "branches", "num_merges",
+                        "stage_depths", "stage_filters", "stem_filters")
 
 train_flags.define_trainer_flags()
 flags.DEFINE_string("model", None, "Model name (bl_keras.models.list_models()). Required.")
@@ -128,19 +131,10 @@ def model_options_from_flags():
     except ValueError as err:
         raise train_flags.FlagError("model", str(err)) from None
     options = {"zero_init_residual": FLAGS.zero_init_residual}
-    for name in ("alpha", "beta", "upsample"):
-        value = getattr(FLAGS, name)
-        if value is not None:
-            if not entry.big_little:
-                raise train_flags.FlagError(name, f"applies to bL models only, not {entry.name}")
-            options[name] = value
-    options.update(train_flags.builder_options(entry, ("merge", "branches", "num_merges")))
-    if FLAGS.stage_depths:
-        options["stage_depths"] = _int_list("stage_depths", FLAGS.stage_depths)
-    if FLAGS.stage_filters:
-        options["stage_filters"] = _int_list("stage_filters", FLAGS.stage_filters)
-    if FLAGS.stem_filters is not None:
-        options["stem_filters"] = FLAGS.stem_filters
+    options.update(train_flags.builder_options(entry.name, BUILDER_OPTION_FLAGS))
+    for name in ("stage_depths", "stage_filters"):
+        if name in options:
+            options[name] = _int_list(name, options[name])
     return options
 
 

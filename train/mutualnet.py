@@ -10,6 +10,7 @@ task's loss is the sandwich rule with inplace distillation (`bl_keras.mutualnet.
 `--query` finishes with the query table (`bl_keras.mutualnet.query`) in <model_dir>/query.
 """
 
+import inspect
 import os
 import sys
 
@@ -37,12 +38,6 @@ flags.DEFINE_float("query_width_step", 0.05, "Width step of the query table.")
 flags.DEFINE_integer("calibration_images", 2000, "Training images for the BatchNorm statistics "
                      "of each query-table configuration.")
 
-# Options of the slimmable ResNets; the bL-Net ablation flags of train.imagenet do not apply.
-RESNET_OPTIONS = {"resnet50": ("stage_depths", "stage_filters", "stem_filters"),
-                  "bl_resnet50": ("alpha", "beta", "stage_depths", "stage_filters",
-                                  "stem_filters")}
-NOT_APPLICABLE = ("upsample", "merge", "branches", "num_merges")
-
 
 class MutualNetTask(imagenet.ImageClassificationTask):
     """Image classification whose training loss is MutualNet's sandwich rule."""
@@ -57,7 +52,7 @@ class MutualNetTask(imagenet.ImageClassificationTask):
 
     def build_model(self, config):
         from bl_keras import slimmable
-        from train.trainer import ConfigError
+        from bl_keras.training import ConfigError
 
         if config.sync_bn:
             raise ConfigError("sync_bn", "slimmable BatchNorm normalises each replica's batch "
@@ -117,6 +112,15 @@ def rule_from_flags():
                         FLAGS.seed)
 
 
+def slimmable_options(model):
+    """The builder options slimmable architecture `model` takes: the keywords of its registered
+    function beyond (scale, norm, dtype), which the network supplies."""
+    from bl_keras.slimmable.network import ARCHITECTURES
+
+    parameters = inspect.signature(ARCHITECTURES[model]).parameters
+    return tuple(name for name in parameters if name not in ("scale", "norm", "dtype"))
+
+
 def model_options_from_flags():
     from bl_keras import slimmable
 
@@ -125,21 +129,18 @@ def model_options_from_flags():
     if FLAGS.model not in slimmable.list_models():
         raise train_flags.FlagError("model", f"unknown slimmable model {FLAGS.model!r}; valid: "
                                     f"{', '.join(slimmable.list_models())}")
-    for name in NOT_APPLICABLE:
-        if getattr(FLAGS, name) is not None:
-            raise train_flags.FlagError(name, "does not apply to slimmable models")
     if FLAGS["zero_init_residual"].present:
         raise train_flags.FlagError("zero_init_residual", "does not apply to slimmable models "
                                     "(their ResNets always zero-initialise it)")
     if not 0 < FLAGS.base_width <= 1:
         raise train_flags.FlagError("base_width", f"must be in (0, 1], got {FLAGS.base_width}")
     options = {"base_width": FLAGS.base_width}
-    allowed = RESNET_OPTIONS.get(FLAGS.model, ())
-    for name in ("alpha", "beta", "stage_depths", "stage_filters", "stem_filters"):
+    accepted = slimmable_options(FLAGS.model)
+    for name in imagenet.BUILDER_OPTION_FLAGS:
         value = getattr(FLAGS, name)
         if value is None:
             continue
-        if name not in allowed:
+        if name not in accepted:
             raise train_flags.FlagError(name, f"does not apply to {FLAGS.model}")
         options[name] = (imagenet._int_list(name, value) if isinstance(value, list)
                          else value)

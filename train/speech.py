@@ -17,7 +17,7 @@ import sys
 from absl import flags
 
 from train import flags as train_flags
-from train.task import ClassificationTask
+from bl_keras.training.task import ClassificationTask
 
 FLAGS = flags.FLAGS
 
@@ -112,17 +112,16 @@ def model_options_from_flags():
         entry = models.get_entry(FLAGS.model)
     except ValueError as err:
         raise train_flags.FlagError("model", str(err)) from None
-    options = train_flags.builder_options(entry, ("alpha", "beta", "merge"))
-    if FLAGS.widths:
+    options = train_flags.builder_options(entry.name, ("alpha", "beta", "merge", "widths",
+                                                       "head_channels"))
+    if "widths" in options:
         try:
-            widths = [int(w) for w in FLAGS.widths]
+            widths = [int(w) for w in options["widths"]]
         except ValueError:
             raise train_flags.FlagError("widths", f"expected 4 integers, got {FLAGS.widths}")
         if len(widths) != 4 or min(widths) < 1:
             raise train_flags.FlagError("widths", f"expected 4 positive integers, got {widths}")
         options["widths"] = widths
-    if FLAGS.head_channels is not None:
-        options["head_channels"] = FLAGS.head_channels
     return options
 
 

@@ -1,7 +1,7 @@
 """Timing models: inference steps of a compiled forward pass, or training steps of the trainer.
 
 Inference times `tf.function(model(x, training=False))` on a fixed batch; training times the
-real trainer's step (`train.trainer.Trainer.step_runner`: forward, backward, weight decay,
+real trainer's step (`bl_keras.training.Trainer.step_runner`: forward, backward, weight decay,
 Nesterov update, under the same distribution strategy) on a synthetic in-memory stream, so the
 input pipeline is not what is measured. Every step ends by reading its result back to the host.
 """
@@ -18,8 +18,7 @@ import tensorflow as tf
 
 from bl_keras import models, profiling
 from bl_keras.benchmark import memory
-from train.task import ClassificationTask
-from train.trainer import TrainConfig, Trainer
+from bl_keras.training import ClassificationTask, TrainConfig, Trainer
 
 MODES = ("infer", "train")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")

@@ -14,6 +14,7 @@ import os
 import platform
 import textwrap
 
+from bl_keras import models
 from bl_keras.benchmark import measure
 
 REPORT_MODELS = ("resnet50,bl_resnet50,resnet101,bl_resnet101,"
@@ -67,7 +68,7 @@ def plot(sections, path):
     for axis, (title, results) in zip(axes[0], sections):
         by_name = {r.model: r for r in results}
         for result in results:
-            big_little = result.model.split(".")[-1].startswith("bl_")
+            big_little = models.get_entry(result.model).big_little
             axis.scatter(result.gmacs, result.images_per_sec, marker="o" if big_little else "s",
                          color="tab:red" if big_little else "tab:blue")
             axis.annotate(result.model, (result.gmacs, result.images_per_sec), fontsize=7,

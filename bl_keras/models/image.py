@@ -1,98 +1,389 @@
-"""Named constructors of the image models, generated from `specs`: the ResNet family of Tables 1-2,
-the low-resolution baselines of Table 6 and the ShuffleNetV2s of Table 9.
+"""The named constructors of the image models, keras.applications style: the ResNet family of
+Tables 1-2, the low-resolution baselines of Table 6 and the ShuffleNetV2s of Table 9.
 
     model = bl_keras.models.bl_resnet50(alpha=2, beta=4, weights=None, classes=1000)
     model = bl_keras.models.bl_resnet50(merge="concat")          # Table 7 / 8 ablations
     model = bl_keras.models.get("resnext101_32x4d", include_top=False, pooling="avg")
     model = bl_keras.models.bl_shufflenet_v2_x1_0()              # evaluated at 256x256
+
+Every constructor takes the keras.applications arguments (include_top, weights, input_tensor,
+input_shape, pooling, classes, classifier_activation) and builder options; its registry entry
+declares which options choose its variant (`registry.check_options`). Depths and widths come
+from the tables of `specs`.
 """
 
 from bl_keras.models import specs
-from bl_keras.models.registry import ModelEntry, register_model
+from bl_keras.models.registry import check_options, register
 from bl_keras.models.resnet import resnet_family
 from bl_keras.models.shufflenet import shufflenet_v2
 
-_FAMILY_TITLES = {
-    "resnet": "ResNet-{depth}",
-    "resnext_32x4d": "ResNeXt-{depth} 32x4d",
-    "resnext_64x4d": "ResNeXt-{depth} 64x4d",
-    "seresnext_32x4d": "SE-ResNeXt-{depth} 32x4d",
-}
-
-_BIG_LITTLE_OPTIONS = {"alpha", "beta", "upsample", "merge", "branches", "num_merges"}
-# Options a bL-ResNet builder takes beyond the common ones (profile CLI, trainer, converter).
-_RESNET_BL_OPTIONS = ("alpha", "beta", "merge", "branches", "num_merges")
-_COMMON_DOC = ("Takes the keras.applications arguments (include_top, weights, input_tensor, "
-               "input_shape, pooling, classes, classifier_activation) and features=True for the "
-               "C2-C5 detection backbone")
+# Variant options of each family (the registry entries' `options`).
+RESNET_OPTIONS = ("stage_depths", "stage_filters", "stem_filters")
+BL_RESNET_OPTIONS = ("alpha", "beta", "upsample", "merge", "branches", "num_merges",
+                     *RESNET_OPTIONS)
+BL_SHUFFLENET_OPTIONS = ("alpha", "beta", "upsample")
 
 
-def _reject_branch_options(name, kwargs):
-    branch_options = sorted(set(kwargs) & _BIG_LITTLE_OPTIONS)
-    if branch_options:
-        raise TypeError(f"{name} is a plain baseline: {branch_options} apply to bL models")
+def _resnet(name, arguments, **fixed):
+    """Build model `name` of the ResNet family from its constructor's `arguments`."""
+    arguments = dict(arguments)
+    options = arguments.pop("options")
+    check_options(name, options)
+    family, depth, big_little = (specs.IMAGE_MODELS.get(name)
+                                 or (*specs.LOWRES_MODELS[name], False))
+    return resnet_family(family, depth, big_little, name=options.pop("name", name),
+                         **arguments, **fixed, **options)
 
 
-def _named(build, name, title, doc, **entry):
-    """Name `build`, document it as `title` (`doc`) and register it."""
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"{title} ({doc}."
-    register_model(ModelEntry(name=name, builder=build, description=title, **entry))
-    return build
+def _shufflenet(name, arguments):
+    """Build ShuffleNetV2 model `name` from its constructor's `arguments`."""
+    arguments = dict(arguments)
+    options = arguments.pop("options")
+    check_options(name, options)
+    width, big_little = specs.SHUFFLENET_MODELS[name]
+    return shufflenet_v2(width, big_little, name=options.pop("name", name), **arguments,
+                         **options)
 
 
-def _resnet(name, family, depth, big_little):
-    title = ("bL-" if big_little else "") + _FAMILY_TITLES[family].format(depth=depth)
-    if big_little:
-        def build(alpha=2, beta=4, **kwargs):
-            return resnet_family(family, depth, True, alpha=alpha, beta=beta,
-                                 name=kwargs.pop("name", name), **kwargs)
-        doc = (f"paper Tables 1-2). {_COMMON_DOC}, alpha (default 2), beta (default 4), "
-               "merge / branches / num_merges (Tables 7-8) and the options of "
-               "`bl_keras.models.resnet.resnet_family`")
-    else:
-        def build(**kwargs):
-            _reject_branch_options(name, kwargs)
-            return resnet_family(family, depth, False, name=kwargs.pop("name", name), **kwargs)
-        doc = (f"paper Tables 1-2). {_COMMON_DOC} and the options of "
-               "`bl_keras.models.resnet.resnet_family`")
-    return _named(build, name, title, doc, big_little=big_little,
-                  options=_RESNET_BL_OPTIONS if big_little else ())
+@register(description="ResNet-50", options=RESNET_OPTIONS)
+def resnet50(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+             classes=1000, classifier_activation="softmax", **options):
+    """ResNet-50 (paper Tables 1-2).
+
+    Args: the keras.applications arguments; `options`: those of
+    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
+    detection backbone).
+    """
+    return _resnet("resnet50", locals())
 
 
-def _lowres(name, family, depth):
-    title = _FAMILY_TITLES[family].format(depth=depth) + "-lowres"
+@register(description="ResNet-101", options=RESNET_OPTIONS)
+def resnet101(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+              classes=1000, classifier_activation="softmax", **options):
+    """ResNet-101 (paper Tables 1-2).
 
-    def build(**kwargs):
-        _reject_branch_options(name, kwargs)
-        return resnet_family(family, depth, False, lowres=True, name=kwargs.pop("name", name),
-                             **kwargs)
-
-    return _named(build, name, title, f"the low-resolution baseline of paper Table 6). "
-                  f"{_COMMON_DOC}", big_little=False)
-
-
-def _shufflenet(name, width, big_little):
-    title = ("bL-" if big_little else "") + f"ShuffleNetV2 {width:g}x"
-    if big_little:
-        def build(alpha=2, beta=2, **kwargs):
-            return shufflenet_v2(width, True, alpha=alpha, beta=beta,
-                                 name=kwargs.pop("name", name), **kwargs)
-        doc = f"paper Table 9, at 256x256). {_COMMON_DOC}, alpha (default 2), beta (default 2)"
-    else:
-        def build(**kwargs):
-            _reject_branch_options(name, kwargs)
-            return shufflenet_v2(width, False, name=kwargs.pop("name", name), **kwargs)
-        doc = f"Ma et al. 2018; paper Table 9). {_COMMON_DOC}"
-    # bL-ShuffleNetV2 is reported at 256x256 (its savings are spent on the resolution).
-    return _named(build, name, title, doc, big_little=big_little,
-                  input_size=256 if big_little else 224,
-                  options=("alpha", "beta") if big_little else ())
+    Args: the keras.applications arguments; `options`: those of
+    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
+    detection backbone).
+    """
+    return _resnet("resnet101", locals())
 
 
-_constructors = {name: _resnet(name, *spec) for name, spec in specs.IMAGE_MODELS.items()}
-_constructors.update({name: _lowres(name, *spec) for name, spec in specs.LOWRES_MODELS.items()})
-_constructors.update(
-    {name: _shufflenet(name, *spec) for name, spec in specs.SHUFFLENET_MODELS.items()})
-globals().update(_constructors)
-__all__ = sorted(_constructors)
+@register(description="ResNet-152", options=RESNET_OPTIONS)
+def resnet152(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+              classes=1000, classifier_activation="softmax", **options):
+    """ResNet-152 (paper Tables 1-2).
+
+    Args: the keras.applications arguments; `options`: those of
+    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
+    detection backbone).
+    """
+    return _resnet("resnet152", locals())
+
+
+@register(description="ResNeXt-50 32x4d", options=RESNET_OPTIONS)
+def resnext50_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                    pooling=None, classes=1000, classifier_activation="softmax", **options):
+    """ResNeXt-50 32x4d (paper Tables 1-2).
+
+    Args: the keras.applications arguments; `options`: those of
+    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
+    detection backbone).
+    """
+    return _resnet("resnext50_32x4d", locals())
+
+
+@register(description="ResNeXt-101 32x4d", options=RESNET_OPTIONS)
+def resnext101_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                     pooling=None, classes=1000, classifier_activation="softmax", **options):
+    """ResNeXt-101 32x4d (paper Tables 1-2).
+
+    Args: the keras.applications arguments; `options`: those of
+    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
+    detection backbone).
+    """
+    return _resnet("resnext101_32x4d", locals())
+
+
+@register(description="ResNeXt-101 64x4d", options=RESNET_OPTIONS)
+def resnext101_64x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                     pooling=None, classes=1000, classifier_activation="softmax", **options):
+    """ResNeXt-101 64x4d (paper Tables 1-2).
+
+    Args: the keras.applications arguments; `options`: those of
+    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
+    detection backbone).
+    """
+    return _resnet("resnext101_64x4d", locals())
+
+
+@register(description="SE-ResNeXt-50 32x4d", options=RESNET_OPTIONS)
+def seresnext50_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                      pooling=None, classes=1000, classifier_activation="softmax", **options):
+    """SE-ResNeXt-50 32x4d (paper Tables 1-2).
+
+    Args: the keras.applications arguments; `options`: those of
+    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
+    detection backbone).
+    """
+    return _resnet("seresnext50_32x4d", locals())
+
+
+@register(description="SE-ResNeXt-101 32x4d", options=RESNET_OPTIONS)
+def seresnext101_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                       pooling=None, classes=1000, classifier_activation="softmax", **options):
+    """SE-ResNeXt-101 32x4d (paper Tables 1-2).
+
+    Args: the keras.applications arguments; `options`: those of
+    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
+    detection backbone).
+    """
+    return _resnet("seresnext101_32x4d", locals())
+
+
+@register(description="bL-ResNet-50", big_little=True, options=BL_RESNET_OPTIONS)
+def bl_resnet50(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+                classes=1000, classifier_activation="softmax", alpha=2, beta=4, **options):
+    """bL-ResNet-50 (paper Tables 1-2).
+
+    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
+    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
+    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
+    C2-C5 detection backbone).
+    """
+    return _resnet("bl_resnet50", locals())
+
+
+@register(description="bL-ResNet-101", big_little=True, options=BL_RESNET_OPTIONS)
+def bl_resnet101(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+                 classes=1000, classifier_activation="softmax", alpha=2, beta=4, **options):
+    """bL-ResNet-101 (paper Tables 1-2).
+
+    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
+    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
+    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
+    C2-C5 detection backbone).
+    """
+    return _resnet("bl_resnet101", locals())
+
+
+@register(description="bL-ResNet-152", big_little=True, options=BL_RESNET_OPTIONS)
+def bl_resnet152(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+                 classes=1000, classifier_activation="softmax", alpha=2, beta=4, **options):
+    """bL-ResNet-152 (paper Tables 1-2).
+
+    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
+    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
+    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
+    C2-C5 detection backbone).
+    """
+    return _resnet("bl_resnet152", locals())
+
+
+@register(description="bL-ResNeXt-50 32x4d", big_little=True, options=BL_RESNET_OPTIONS)
+def bl_resnext50_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                       pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
+                       beta=4, **options):
+    """bL-ResNeXt-50 32x4d (paper Tables 1-2).
+
+    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
+    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
+    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
+    C2-C5 detection backbone).
+    """
+    return _resnet("bl_resnext50_32x4d", locals())
+
+
+@register(description="bL-ResNeXt-101 32x4d", big_little=True, options=BL_RESNET_OPTIONS)
+def bl_resnext101_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                        pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
+                        beta=4, **options):
+    """bL-ResNeXt-101 32x4d (paper Tables 1-2).
+
+    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
+    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
+    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
+    C2-C5 detection backbone).
+    """
+    return _resnet("bl_resnext101_32x4d", locals())
+
+
+@register(description="bL-ResNeXt-101 64x4d", big_little=True, options=BL_RESNET_OPTIONS)
+def bl_resnext101_64x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                        pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
+                        beta=4, **options):
+    """bL-ResNeXt-101 64x4d (paper Tables 1-2).
+
+    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
+    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
+    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
+    C2-C5 detection backbone).
+    """
+    return _resnet("bl_resnext101_64x4d", locals())
+
+
+@register(description="bL-SE-ResNeXt-50 32x4d", big_little=True, options=BL_RESNET_OPTIONS)
+def bl_seresnext50_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                         pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
+                         beta=4, **options):
+    """bL-SE-ResNeXt-50 32x4d (paper Tables 1-2).
+
+    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
+    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
+    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
+    C2-C5 detection backbone).
+    """
+    return _resnet("bl_seresnext50_32x4d", locals())
+
+
+@register(description="bL-SE-ResNeXt-101 32x4d", big_little=True, options=BL_RESNET_OPTIONS)
+def bl_seresnext101_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                          pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
+                          beta=4, **options):
+    """bL-SE-ResNeXt-101 32x4d (paper Tables 1-2).
+
+    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
+    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
+    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
+    C2-C5 detection backbone).
+    """
+    return _resnet("bl_seresnext101_32x4d", locals())
+
+
+@register(description="ResNet-50-lowres", options=RESNET_OPTIONS)
+def resnet50_lowres(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                    pooling=None, classes=1000, classifier_activation="softmax", **options):
+    """ResNet-50-lowres, the low-resolution baseline of paper Table 6.
+
+    Args: the keras.applications arguments; `options`: those of
+    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
+    detection backbone).
+    """
+    return _resnet("resnet50_lowres", locals(), lowres=True)
+
+
+@register(description="ResNet-101-lowres", options=RESNET_OPTIONS)
+def resnet101_lowres(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                     pooling=None, classes=1000, classifier_activation="softmax", **options):
+    """ResNet-101-lowres, the low-resolution baseline of paper Table 6.
+
+    Args: the keras.applications arguments; `options`: those of
+    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
+    detection backbone).
+    """
+    return _resnet("resnet101_lowres", locals(), lowres=True)
+
+
+@register(description="ShuffleNetV2 0.5x")
+def shufflenet_v2_x0_5(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                       pooling=None, classes=1000, classifier_activation="softmax", **options):
+    """ShuffleNetV2 0.5x (Ma et al. 2018; paper Table 9).
+
+    Args: the keras.applications arguments; `options`: zero_init_residual, norm,
+    features (see `bl_keras.models.shufflenet.shufflenet_v2`).
+    """
+    return _shufflenet("shufflenet_v2_x0_5", locals())
+
+
+@register(description="ShuffleNetV2 1x")
+def shufflenet_v2_x1_0(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                       pooling=None, classes=1000, classifier_activation="softmax", **options):
+    """ShuffleNetV2 1x (Ma et al. 2018; paper Table 9).
+
+    Args: the keras.applications arguments; `options`: zero_init_residual, norm,
+    features (see `bl_keras.models.shufflenet.shufflenet_v2`).
+    """
+    return _shufflenet("shufflenet_v2_x1_0", locals())
+
+
+@register(description="ShuffleNetV2 1.5x")
+def shufflenet_v2_x1_5(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                       pooling=None, classes=1000, classifier_activation="softmax", **options):
+    """ShuffleNetV2 1.5x (Ma et al. 2018; paper Table 9).
+
+    Args: the keras.applications arguments; `options`: zero_init_residual, norm,
+    features (see `bl_keras.models.shufflenet.shufflenet_v2`).
+    """
+    return _shufflenet("shufflenet_v2_x1_5", locals())
+
+
+@register(description="ShuffleNetV2 2x")
+def shufflenet_v2_x2_0(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                       pooling=None, classes=1000, classifier_activation="softmax", **options):
+    """ShuffleNetV2 2x (Ma et al. 2018; paper Table 9).
+
+    Args: the keras.applications arguments; `options`: zero_init_residual, norm,
+    features (see `bl_keras.models.shufflenet.shufflenet_v2`).
+    """
+    return _shufflenet("shufflenet_v2_x2_0", locals())
+
+
+@register(description="bL-ShuffleNetV2 1x", big_little=True, input_size=256,
+          options=BL_SHUFFLENET_OPTIONS)
+def bl_shufflenet_v2_x1_0(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                          pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
+                          beta=2, **options):
+    """bL-ShuffleNetV2 1x (paper Table 9, at 256x256).
+
+    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
+    big to the little branch; `options`: upsample, zero_init_residual, norm, features
+    (see `bl_keras.models.shufflenet.shufflenet_v2`).
+    """
+    return _shufflenet("bl_shufflenet_v2_x1_0", locals())
+
+
+@register(description="bL-ShuffleNetV2 1.5x", big_little=True, input_size=256,
+          options=BL_SHUFFLENET_OPTIONS)
+def bl_shufflenet_v2_x1_5(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                          pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
+                          beta=2, **options):
+    """bL-ShuffleNetV2 1.5x (paper Table 9, at 256x256).
+
+    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
+    big to the little branch; `options`: upsample, zero_init_residual, norm, features
+    (see `bl_keras.models.shufflenet.shufflenet_v2`).
+    """
+    return _shufflenet("bl_shufflenet_v2_x1_5", locals())
+
+
+@register(description="bL-ShuffleNetV2 2x", big_little=True, input_size=256,
+          options=BL_SHUFFLENET_OPTIONS)
+def bl_shufflenet_v2_x2_0(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                          pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
+                          beta=2, **options):
+    """bL-ShuffleNetV2 2x (paper Table 9, at 256x256).
+
+    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
+    big to the little branch; `options`: upsample, zero_init_residual, norm, features
+    (see `bl_keras.models.shufflenet.shufflenet_v2`).
+    """
+    return _shufflenet("bl_shufflenet_v2_x2_0", locals())
+
+
+__all__ = [
+    "bl_resnet101",
+    "bl_resnet152",
+    "bl_resnet50",
+    "bl_resnext101_32x4d",
+    "bl_resnext101_64x4d",
+    "bl_resnext50_32x4d",
+    "bl_seresnext101_32x4d",
+    "bl_seresnext50_32x4d",
+    "bl_shufflenet_v2_x1_0",
+    "bl_shufflenet_v2_x1_5",
+    "bl_shufflenet_v2_x2_0",
+    "resnet101",
+    "resnet101_lowres",
+    "resnet152",
+    "resnet50",
+    "resnet50_lowres",
+    "resnext101_32x4d",
+    "resnext101_64x4d",
+    "resnext50_32x4d",
+    "seresnext101_32x4d",
+    "seresnext50_32x4d",
+    "shufflenet_v2_x0_5",
+    "shufflenet_v2_x1_0",
+    "shufflenet_v2_x1_5",
+    "shufflenet_v2_x2_0",
+]

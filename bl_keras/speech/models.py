@@ -21,6 +21,11 @@ import keras
 
 from bl_keras.layers import BigBranch, ConvBN, LittleBranch, MergeAdd, MergeConcat, ResidualStage
 from bl_keras.layers.norm import norm_config
+from bl_keras.models.registry import register
+
+# Speech input: 64 log-mel bins x 49 frames x 3 (features, deltas, delta-deltas); no ImageNet
+# normalisation.
+_SPEECH = dict(input_shape=(64, 49, 3), mean=(), std=())
 
 FREQ_PADDED = ("symmetric", "valid")  # pad frequency, never time
 BLOCK = {"padding": FREQ_PADDED}
@@ -73,6 +78,8 @@ def _widths(widths, head_channels):
     return widths, head_channels or widths[3]
 
 
+@register(name="speech.resnet22", description="ResNet-22 acoustic model",
+          options=("widths", "head_channels"), **_SPEECH)
 def resnet22(num_states=32000, input_shape=None, widths=None, head_channels=None, norm=None,
              name="resnet22"):
     """The ResNet-22 baseline acoustic model.
@@ -90,6 +97,8 @@ def resnet22(num_states=32000, input_shape=None, widths=None, head_channels=None
     return keras.Model(inputs, _head(x, num_states, norm, head_channels), name=name)
 
 
+@register(name="speech.bl_resnet22", description="bL-ResNet-22 acoustic model", big_little=True,
+          options=("alpha", "beta", "merge", "widths", "head_channels"), **_SPEECH)
 def bl_resnet22(alpha=4, beta=1, merge="add", num_states=32000, input_shape=None, widths=None,
                 head_channels=None, norm=None, name=None):
     """bL-ResNet-22 (alpha, beta) of Table 11; merge "add" (paper) or "concat" (Table 3).
@@ -134,6 +143,8 @@ def _pyramid_module(x, filters, widths, convs, norm, index):
                     name=f"layer{index}_merge")(branches)
 
 
+@register(name="speech.bl_pyr_resnet22", description="bL-PYR-ResNet-22 acoustic model",
+          big_little=True, options=("alpha", "beta"), **_SPEECH)
 def bl_pyr_resnet22(alpha=4, beta=1, num_states=32000, input_shape=None, norm=None, name=None):
     """bL-PYR-ResNet-22 (paper B.2): 4, 3 and 2 branches in stages 1-3 (branch k at 1/2**k of the
     frequency resolution, alpha times thinner per level), stage 4 as ResNet-22. Stage 1's widths
@@ -150,22 +161,3 @@ def bl_pyr_resnet22(alpha=4, beta=1, num_states=32000, input_shape=None, norm=No
         x = _stage(filters, [1], FREQ_STRIDE, f"transition{i + 1}", norm)(x)
     x = _stage(CHANNELS[3], [2, 2], 1, "layer4", norm)(x)
     return keras.Model(inputs, _head(x, num_states, norm), name=name or f"bl_pyr_resnet22_a{alpha}")
-
-
-def _register():
-    from bl_keras.models.registry import ModelEntry, register_model
-
-    shape = (64, 49, 3)
-    for name, builder, title, options in (
-        ("speech.resnet22", resnet22, "ResNet-22 acoustic model", ()),
-        ("speech.bl_resnet22", bl_resnet22, "bL-ResNet-22 acoustic model",
-         ("alpha", "beta", "merge")),
-        ("speech.bl_pyr_resnet22", bl_pyr_resnet22, "bL-PYR-ResNet-22 acoustic model",
-         ("alpha", "beta")),
-    ):
-        register_model(ModelEntry(name=name, builder=builder, description=title,
-                                  input_shape=shape, big_little=bool(options), options=options,
-                                  mean=(), std=()))
-
-
-_register()

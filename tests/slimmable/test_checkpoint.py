@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from bl_keras import slimmable
 from tests.slimmable.helpers import images, randomize
-from train.trainer import check_checkpoint_holds_model, untracked_weights
+from bl_keras.training.trainer import check_checkpoint_holds_model, untracked_weights
 
 NETWORKS = {
     "mobilenet_v1": dict(base_width=0.25),

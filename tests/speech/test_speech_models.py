@@ -83,7 +83,7 @@ def test_profile_cli_speech_json():
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "bl_keras.profile", "--model",
+    proc = subprocess.run([sys.executable, "-m", "bl_keras.profiling", "--model",
                            "speech.bl_resnet22", "--alpha", "4", "--beta", "1", "--merge",
                            "concat", "--json"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

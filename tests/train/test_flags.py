@@ -51,6 +51,30 @@ def test_helpfull_documents_the_flags():
         assert f"--{flag}:" in proc.stdout or f"--[no]{flag}:" in proc.stdout
 
 
+CHECK_SPEECH_DEFAULTS = """
+import dataclasses, json
+from absl import flags
+from bl_keras.training import TrainConfig
+from train import speech
+print(json.dumps({f.name: [f.default, flags.FLAGS[f.name].default,
+                           f.metadata["help"] in flags.FLAGS[f.name].help]
+                  for f in dataclasses.fields(TrainConfig)}))
+"""
+
+
+def test_trainer_flags_are_the_train_config_options_with_the_recipe_defaults():
+    done = subprocess.run([sys.executable, "-c", CHECK_SPEECH_DEFAULTS], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    options = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(same_help for _, _, same_help in options.values())
+    changed = {name: flag for name, (default, flag, _) in options.items() if flag != default}
+    assert changed == dict(batch_size=512, epochs=16, lr=0.03, lr_batch_reference=512,
+                           lr_schedule="halving", weight_decay=1e-6, weight_decay_all=True,
+                           clip_global_norm=10.0)
+    assert options["cpu_devices"][1] == 0 and options["eval_batch_size"][1] is None
+
+
 CHECK_FLAGFILES = """
 import glob, json
 from absl import flags

@@ -9,9 +9,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tests.data.test_pipeline import write_tfrecords
+from bl_keras.training import TrainConfig, Trainer
+from bl_keras.training.schedules import WarmupSchedule
+from bl_keras.training.trainer import is_decayed
 from train.imagenet import ImageClassificationTask
-from train.schedules import WarmupSchedule
-from train.trainer import TrainConfig, Trainer, is_decayed
 
 TINY = dict(alpha=2, beta=2, stage_depths=[2, 2, 2, 2], stage_filters=[32, 32, 64, 64],
             stem_filters=8)
@@ -105,3 +106,15 @@ def test_precisions_xla_and_clipping_train(tmp_path, overrides):
     if "precision" in overrides:
         assert trainer.model.get_layer("layer1").compute_dtype == overrides["precision"][6:]
         assert trainer.model.output.dtype == "float32"  # logits stay float32
+
+
+def test_train_config_checks_every_option_and_names_the_bad_one():
+    from bl_keras.training import ConfigError
+
+    assert TrainConfig(model_dir="x", batch_size=64).eval_batch_size == 64
+    for bad, flag in ((dict(batch_size=0), "--batch_size"), (dict(strategy="gpu"), "--strategy"),
+                      (dict(weight_decay=-1e-4), "--weight_decay"), (dict(model_dir=""),
+                      "--model_dir"), (dict(warmup_epochs=3, epochs=2), "--warmup_epochs"),
+                      (dict(label_smoothing=1.0), "--label_smoothing")):
+        with pytest.raises(ConfigError, match=flag):
+            TrainConfig(**dict(dict(model_dir="x"), **bad))

@@ -1,12 +1,14 @@
-"""Params and GMACs of the paper's models, reproduced next to the paper's values.
+"""python -m bl_keras.profiling: params and GMACs of the paper's models, next to the paper's.
 
-    python -m bl_keras.profile                      # Tables 1, 2, 3, 6, 7, 8 and 9
-    python -m bl_keras.profile --tables 6,7,8,9
-    python -m bl_keras.profile --model bl_resnet50 --alpha 2 --beta 4 --size 256 --json
-    python -m bl_keras.profile --model bl_resnet50 --merge concat          # Table 7
-    python -m bl_keras.profile --model bl_resnet101 --num_merges 7         # Table 8
-    python -m bl_keras.profile --model bl_shufflenet_v2_x1_0               # Table 9, at 256
-    python -m bl_keras.profile --model speech.bl_resnet22 --alpha 4 --beta 1 --merge concat --json
+    python -m bl_keras.profiling                  # Tables 1, 2, 3, 6, 7, 8 and 9
+    python -m bl_keras.profiling --tables 6,7,8,9
+    python -m bl_keras.profiling --model bl_resnet50 --alpha 2 --beta 4 --size 256 --json
+    python -m bl_keras.profiling --model bl_resnet50 --merge concat          # Table 7
+    python -m bl_keras.profiling --model bl_resnet101 --num_merges 7         # Table 8
+    python -m bl_keras.profiling --model bl_shufflenet_v2_x1_0               # Table 9, at 256
+    python -m bl_keras.profiling --model speech.bl_resnet22 --alpha 4 --beta 1 --merge concat
+
+The counting itself is the library's (`bl_keras.profiling`); the paper's values, `bl_keras.paper`.
 """
 
 import argparse
@@ -68,19 +70,24 @@ def print_tables(table_ids, out=sys.stdout):
         cache.clear()
 
 
+# The CLI's builder option flags; which of them a model takes, its registry entry says.
+OPTION_FLAGS = ("alpha", "beta", "merge", "branches", "num_merges")
+
+
 def model_options(args, entry):
-    options = {}
-    for option in ("alpha", "beta", "merge", "branches", "num_merges"):
-        value = getattr(args, option)
-        if value is not None:
-            if option not in entry.options:
-                raise SystemExit(f"error: --{option} does not apply to model {entry.name!r}")
-            options[option] = value
+    from bl_keras import models
+
+    options = {name: getattr(args, name) for name in OPTION_FLAGS
+               if getattr(args, name) is not None}
+    try:
+        models.check_options(entry.name, options)
+    except models.OptionError as err:
+        raise SystemExit(f"error: --{err.option} does not apply to model {entry.name!r}")
     return options
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bl_keras.profile", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bl_keras.profiling", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="profile one model (a bl_keras.models name)")
     parser.add_argument("--alpha", type=int, help="width ratio of big to little branch (bL)")

@@ -7,8 +7,8 @@ import sys
 import keras
 import tensorflow as tf
 
-from train.distribute import configure_cpu_devices, make_strategy
-from train.trainer import Trainer, TrainingDiverged
+from bl_keras.training.distribute import configure_cpu_devices, make_strategy
+from bl_keras.training.trainer import Trainer, TrainingDiverged
 
 
 def load_for_eval(trainer, path):
@@ -30,13 +30,13 @@ def load_for_eval(trainer, path):
     return prefix
 
 
-def run(make_task, config, cpu_devices=0, after=None):
+def run(make_task, config, after=None):
     """Run `make_task()` under `config`; exit status 0 done, 1 diverged or nothing to evaluate.
 
     The strategy is created first: MultiWorkerMirroredStrategy and virtual CPU devices must be
     set up before TensorFlow runs any op (building a task already reads its dataset).
     """
-    configure_cpu_devices(cpu_devices)
+    configure_cpu_devices(config.cpu_devices)
     strategy = make_strategy(config.strategy, config.tpu)
     task = make_task()
     trainer = Trainer(task, config, strategy)

@@ -11,7 +11,6 @@ stream skips the examples already consumed. A non-finite loss stops the run befo
 saved, so the last checkpoint stays good.
 """
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -23,54 +22,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from train.distribute import make_strategy, worker_identity
-from train.schedules import WarmupSchedule
-
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    model_dir: str
-    mode: str = "train"
-    eval_from: str = None
-    strategy: str = "auto"
-    tpu: str = ""
-    batch_size: int = 256
-    eval_batch_size: int = 256
-    epochs: int = 110
-    steps_per_epoch: int = None
-    eval_steps: int = None
-    lr: float = 0.1
-    lr_batch_reference: int = 256
-    lr_schedule: str = "cosine"
-    lr_halving_start_epoch: int = 10
-    warmup_epochs: float = 0.0
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 1e-4
-    weight_decay_all: bool = False
-    label_smoothing: float = 0.0
-    clip_global_norm: float = 0.0
-    precision: str = "float32"
-    jit_compile: bool = False
-    sync_bn: bool = False
-    seed: int = 0
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    progress: bool = True
+from bl_keras.training.config import ConfigError
+from bl_keras.training.distribute import make_strategy, worker_identity
+from bl_keras.training.schedules import WarmupSchedule
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or Inf."""
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot run; `flag` names the flag to change."""
-
-    def __init__(self, flag, message):
-        super().__init__(f"--{flag}: {message}")
-        self.flag = flag
 
 
 def weights_fingerprint(model):
