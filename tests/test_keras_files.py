@@ -23,6 +23,27 @@ def _run_fresh(code):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _registered_classes(import_everything):
+    return set(_run_fresh(f"""
+        import importlib, json, pkgutil
+        import keras
+        import bl_keras
+        if {import_everything}:
+            for module in pkgutil.walk_packages(bl_keras.__path__, "bl_keras."):
+                if not module.name.endswith("__main__"):
+                    importlib.import_module(module.name)
+        names = keras.saving.get_custom_objects()
+        print(json.dumps(sorted(n for n in names if n.startswith("bl_keras>"))))
+    """))
+
+
+def test_import_bl_keras_registers_every_serializable_class():
+    after_import = _registered_classes(False)
+    assert {"bl_keras>SlimmableNetwork", "bl_keras>BigLittleModule",
+            "bl_keras>WarmupSchedule"} <= after_import
+    assert _registered_classes(True) - after_import == set()
+
+
 def _models():
     image = bl_keras.models.bl_resnet50(classes=4, input_shape=(32, 32, 3), **SMALL_RESNET)
     return {
