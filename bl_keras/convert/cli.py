@@ -3,10 +3,11 @@
     python -m bl_keras.convert --checkpoint ImageNet-bLResNet-50-a2-b4.pth.tar \
         --arch bl_resnet50 --output bl_resnet50.keras [--saved_model export/bl_resnet50]
 
-Exit status: 0 converted; 1 the checkpoint is unreadable or does not fit the architecture (the
-missing / unexpected / mis-shaped tensors are listed); 2 bad arguments. Outputs are written to
-temporary names and moved into place only when everything succeeded, so a failed conversion
-leaves nothing behind.
+Exit status: 0 converted; 1 the checkpoint is unreadable or does not fit the architecture (a
+summary: how many tensors are missing / unexpected / mis-shaped, the first few of each, and the
+architectures the checkpoint fits; `--mismatch_report PATH` writes every name); 2 bad arguments.
+Outputs are written to temporary names and moved into place only when everything succeeded, so a
+failed conversion leaves nothing behind.
 """
 
 import argparse
@@ -17,22 +18,19 @@ import sys
 import tempfile
 
 from bl_keras import models
-from bl_keras.models import specs
 from bl_keras.convert.checkpoint import CheckpointReadError, read_state_dict
-from bl_keras.convert.official import CheckpointMismatchError, from_official
+from bl_keras.convert.expected_shapes import convertible_models
+from bl_keras.convert.mismatch import CheckpointMismatchError
+from bl_keras.convert.official import from_official
 
 # `<model>_a<alpha>_b<beta>`: the names of the shared manifest (e.g. bl_resnet50_a2_b4).
 _SUFFIX = re.compile(r"^(?P<name>.+)_a(?P<alpha>\d+)_b(?P<beta>\d+)$")
 
+CLI_HINT = "For the full lists, rerun with --mismatch_report PATH."
+
 
 class UsageError(Exception):
     """A bad command line: exit status 2."""
-
-
-def convertible_models():
-    """Model names with a PyTorch weight mapping: the ResNet family of Tables 1-2 (the released
-    models and their torchvision-layout baselines)."""
-    return sorted(specs.IMAGE_MODELS)
 
 
 def resolve_arch(arch, alpha=None, beta=None):
@@ -70,6 +68,9 @@ def build_parser():
     parser.add_argument("--saved_model", default=None,
                         help="also export a TF Serving SavedModel (bl_keras.export) to this new "
                         "or empty directory")
+    parser.add_argument("--mismatch_report", default=None, metavar="PATH",
+                        help="if the checkpoint does not fit --arch, write every missing, "
+                        "unexpected and mis-shaped tensor to this text file")
     parser.add_argument("--logits", action="store_true",
                         help="output logits, as the PyTorch model does (default: softmax)")
     return parser
@@ -139,12 +140,13 @@ def main(argv=None):
     options["classifier_activation"] = None if args.logits else "softmax"
     try:
         state_dict = read_state_dict(args.checkpoint)
-        model = from_official(name, state_dict, **options)
+        model = from_official(name, state_dict, mismatch_report=args.mismatch_report, **options)
     except CheckpointReadError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except CheckpointMismatchError as err:
-        print(f"error: {args.checkpoint} does not fit {args.arch}.\n{err}", file=sys.stderr)
+        print(f"error: {args.checkpoint} does not fit {args.arch}.\n"
+              + err.summary(full_list_hint=CLI_HINT), file=sys.stderr)
         return 1
     write_outputs(model, args.output, args.saved_model)
     described = ", ".join(f"{k}={v}" for k, v in options.items() if k in ("alpha", "beta"))

@@ -18,29 +18,11 @@ import numpy as np
 
 from bl_keras import layers as bl_layers
 from bl_keras.convert.checkpoint import read_state_dict
+from bl_keras.convert.fit import BN_COUNTER, suggest_architectures
+from bl_keras.convert.mismatch import CheckpointMismatchError
 
 _BN = (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"),
        ("running_var", "moving_variance"))
-
-
-class CheckpointMismatchError(ValueError):
-    """The tensors given do not fit the architecture; lists what is missing, extra or mis-shaped."""
-
-    def __init__(self, missing=(), unexpected=(), mismatched=()):
-        self.missing, self.unexpected, self.mismatched = list(missing), list(unexpected), list(
-            mismatched
-        )
-        lines = ["Checkpoint does not match the architecture:"]
-        if self.missing:
-            lines.append(f"  missing ({len(self.missing)}): " + ", ".join(self.missing))
-        if self.unexpected:
-            lines.append(f"  unexpected ({len(self.unexpected)}): " + ", ".join(self.unexpected))
-        if self.mismatched:
-            lines.append(
-                f"  mis-shaped ({len(self.mismatched)}): "
-                + ", ".join(f"{n} {got} (expected {want})" for n, got, want in self.mismatched)
-            )
-        super().__init__("\n".join(lines))
 
 
 def strip_module_prefix(state_dict):
@@ -136,15 +118,21 @@ def expected_state_dict_shapes(model):
     return {name: _torch_shape(layout, var.shape) for name, var, layout in weight_map(model)}
 
 
-def load_official_weights(model, state_dict):
-    """Assign a PyTorch state dict (name -> array) to `model`: all of it, or nothing."""
+def load_official_weights(model, state_dict, mismatch_report=None):
+    """Assign a PyTorch state dict (name -> array) to `model`: all of it, or nothing.
+
+    A state dict that does not fit raises `CheckpointMismatchError`, which names the
+    architectures it does fit; with `mismatch_report` (a path) it also writes every missing,
+    unexpected and mis-shaped tensor there.
+    """
     state_dict = strip_module_prefix(state_dict)
     entries = weight_map(model)
     expected = {name for name, _, _ in entries}
-    bn_counters = {n.rsplit(".", 1)[0] + ".num_batches_tracked" for n in expected
-                   if n.endswith(".running_mean")}
-    missing = sorted(expected - set(state_dict))
-    unexpected = sorted(set(state_dict) - expected - bn_counters)
+    # Model order for what is missing, file order for what is extra: as a reader meets them.
+    # BatchNorm counters carry nothing the model uses; an extra BN is listed by its parameters.
+    missing = [name for name, _, _ in entries if name not in state_dict]
+    unexpected = [name for name in state_dict
+                  if name not in expected and not name.endswith(BN_COUNTER)]
     mismatched, values = [], []
     for name, variable, layout in entries:
         if name not in state_dict:
@@ -156,18 +144,24 @@ def load_official_weights(model, state_dict):
             continue
         values.append((variable, np.transpose(value, _TO_KERAS[layout])))
     if missing or unexpected or mismatched:
-        raise CheckpointMismatchError(missing, unexpected, mismatched)
+        given = sum(not name.endswith(BN_COUNTER) for name in state_dict)
+        error = CheckpointMismatchError(missing, unexpected, mismatched,
+                                        suggest_architectures(state_dict), len(entries), given)
+        if mismatch_report:
+            error.write_report(mismatch_report)
+        raise error
     for variable, value in values:
         variable.assign(value)
     return model
 
 
-def from_official(name, state_dict, **model_kwargs):
+def from_official(name, state_dict, *, mismatch_report=None, **model_kwargs):
     """Build model `name` (a `bl_keras.models` name) with the weights of a PyTorch state dict.
 
     `state_dict` maps PyTorch tensor names (with or without `module.`) to arrays. The number of
     classes is taken from `fc.weight` unless given. Upsampling defaults to the released "nearest"
-    rule, which converted weights need to reproduce the released outputs.
+    rule, which converted weights need to reproduce the released outputs. `mismatch_report`:
+    see `load_official_weights`.
     """
     from bl_keras import models
 
@@ -175,13 +169,14 @@ def from_official(name, state_dict, **model_kwargs):
     if "classes" not in model_kwargs and "fc.weight" in state_dict:
         model_kwargs["classes"] = int(np.shape(state_dict["fc.weight"])[0])
     model = models.get(name, **model_kwargs)
-    return load_official_weights(model, state_dict)
+    return load_official_weights(model, state_dict, mismatch_report)
 
 
-def from_checkpoint(name, path, **model_kwargs):
+def from_checkpoint(name, path, *, mismatch_report=None, **model_kwargs):
     """`from_official` on the state dict of the PyTorch checkpoint file at `path`.
 
     Reads `.pth` / `.pth.tar` files of either PyTorch format without torch and without running
     code from the file (`bl_keras.convert.checkpoint.read_state_dict`).
     """
-    return from_official(name, read_state_dict(path), **model_kwargs)
+    return from_official(name, read_state_dict(path), mismatch_report=mismatch_report,
+                         **model_kwargs)

@@ -65,14 +65,15 @@ def test_saved_model_serves_the_same_outputs(converted, checkpoint):
     assert np.abs(logits - torch_logits).max() <= 1e-4
 
 
-def test_wrong_architecture_lists_tensors_and_writes_nothing(checkpoint, tmp_path):
+def test_wrong_architecture_summarises_tensors_and_writes_nothing(checkpoint, tmp_path):
     result = run_convert("--checkpoint", checkpoint[0], "--arch", "bl_resnet101",
                          "--output", tmp_path / "model.keras", "--saved_model",
                          tmp_path / "serving")
     assert result.returncode == 1
     # bL-ResNet-101 has 4 bL blocks in layer1 where bL-ResNet-50 has 3.
-    assert "missing (" in result.stderr
-    assert "layer1.big.2.conv1.weight" in result.stderr
+    assert "  missing (285): layer1.big.2.conv1.weight\n" in result.stderr
+    assert ("Fits this checkpoint exactly:\n"
+            "  bl_resnet50 with alpha=2, beta=4 (--arch bl_resnet50_a2_b4)\n") in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
