@@ -22,6 +22,7 @@ from bl_keras.convert.checkpoint import CheckpointReadError, read_state_dict
 from bl_keras.convert.expected_shapes import convertible_models
 from bl_keras.convert.mismatch import CheckpointMismatchError
 from bl_keras.convert.official import from_official
+from bl_keras.overwrite import check_can_write
 
 # `<model>_a<alpha>_b<beta>`: the names of the shared manifest (e.g. bl_resnet50_a2_b4).
 _SUFFIX = re.compile(r"^(?P<name>.+)_a(?P<alpha>\d+)_b(?P<beta>\d+)$")
@@ -73,17 +74,20 @@ def build_parser():
                         "unexpected and mis-shaped tensor to this text file")
     parser.add_argument("--logits", action="store_true",
                         help="output logits, as the PyTorch model does (default: softmax)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --output file / --saved_model directory")
     return parser
 
 
 def _check_outputs(args):
     if not args.output.endswith(".keras"):
         raise UsageError(f"--output must end in .keras, got {args.output!r}")
-    if args.saved_model and os.path.exists(args.saved_model) and (
-            not os.path.isdir(args.saved_model) or os.listdir(args.saved_model)):
-        # Refuse rather than delete what is there.
-        raise UsageError(f"--saved_model {args.saved_model!r} exists and is not an empty "
-                         "directory")
+    for flag, path in (("--output", args.output), ("--saved_model", args.saved_model)):
+        if path:
+            try:
+                check_can_write(path, args.overwrite, flag)
+            except FileExistsError as error:
+                raise UsageError(str(error)) from None
 
 
 def _export_saved_model(model, directory):
@@ -118,6 +122,8 @@ def write_outputs(model, output, saved_model=None):
             tmp_saved = tempfile.mkdtemp(prefix=".convert-", dir=parent)
             _default_permissions(tmp_saved, 0o777)
             _export_saved_model(model, tmp_saved)
+            if os.path.isdir(saved_model) and os.listdir(saved_model):  # --overwrite given
+                shutil.rmtree(saved_model)
             os.replace(tmp_saved, saved_model)  # onto a missing or empty directory
             tmp_saved = None
         os.replace(tmp_keras, output)

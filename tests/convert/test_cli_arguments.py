@@ -50,3 +50,23 @@ def test_output_must_be_a_keras_file(capsys):
     status = cli.main(["--checkpoint", "x.pth", "--arch", "bl_resnet50", "--output", "m.h5"])
     assert status == 2
     assert "--output must end in .keras" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("existing", ["output", "saved_model"])
+def test_existing_outputs_are_refused_before_reading_unless_overwrite(capsys, tmp_path,
+                                                                      existing):
+    output, saved = tmp_path / "m.keras", tmp_path / "serving"
+    if existing == "output":
+        output.write_bytes(b"a converted model")
+    else:
+        saved.mkdir()
+        (saved / "saved_model.pb").write_bytes(b"a deployed model")
+    args = ["--checkpoint", str(tmp_path / "missing.pth"), "--arch", "bl_resnet50",
+            "--output", str(output), "--saved_model", str(saved)]
+    assert cli.main(args) == 2
+    error = capsys.readouterr().err
+    assert f"--{existing}" in error and "pass --overwrite to replace it" in error
+    # With --overwrite the outputs are accepted and the missing checkpoint is what fails.
+    assert cli.main(args + ["--overwrite"]) == 1
+    assert "missing.pth" in capsys.readouterr().err
+    assert output.exists() == (existing == "output") and saved.exists() == (existing != "output")
