@@ -6,15 +6,17 @@ BN layer averaging its batch statistics exactly (the k-th batch weighs 1/k), and
 result in the moving statistics of the channels that sub-network uses. Weights do not change.
 """
 
+import keras
 import tensorflow as tf
 
-from bl_keras.slimmable import width as widths
-from bl_keras.slimmable.layers import SlimBatchNorm, calibrating
+from bl_keras.layers import width as widths
+from bl_keras.layers.width import calibrating  # noqa: F401  (the context the steps run in)
 
 
 def batch_norm_layers(model):
+    """The BatchNorm layers of `model` (those of its `ConvBN`s), in weight order."""
     return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-            if isinstance(layer, SlimBatchNorm)]
+            if isinstance(layer, keras.layers.BatchNormalization)]
 
 
 class Calibrator:
