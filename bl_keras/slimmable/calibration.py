@@ -15,8 +15,10 @@ from bl_keras.layers.width import calibrating  # noqa: F401  (the context the st
 
 def batch_norm_layers(model):
     """The BatchNorm layers of `model` (those of its `ConvBN`s), in weight order."""
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-            if isinstance(layer, keras.layers.BatchNormalization)]
+    position = {id(w): i for i, w in enumerate(model.weights)}
+    layers = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    return sorted(layers, key=lambda layer: position[id(layer.moving_mean)])
 
 
 class Calibrator:

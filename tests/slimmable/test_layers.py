@@ -129,20 +129,20 @@ def test_batch_norm_training_updates_only_active_statistics():
         layer.bn.moving_mean, layer.bn.moving_variance))
     gamma, beta = (keras.ops.convert_to_numpy(w) for w in (layer.bn.gamma, layer.bn.beta))
     x = images((4, 5, 5, 12)) * 2.0 + 0.5
-    width = 0.375                                   # 12 of the 32 outputs
+    width = 0.5                                     # 16 of the 32 outputs
     y = keras.ops.convert_to_numpy(_at(layer, x, width, training=True))
-    conv = tf.nn.conv2d(x, keras.ops.convert_to_numpy(layer.conv.kernel)[:, :, :, :12], 1,
+    conv = tf.nn.conv2d(x, keras.ops.convert_to_numpy(layer.conv.kernel)[:, :, :, :16], 1,
                         "VALID").numpy()
     mean, var = conv.mean(axis=(0, 1, 2)), conv.var(axis=(0, 1, 2))   # biased variance
-    assert_close(y, (conv - mean) / np.sqrt(var + 1e-3) * gamma[:12] + beta[:12], rtol=1e-4)
+    assert_close(y, (conv - mean) / np.sqrt(var + 1e-3) * gamma[:16] + beta[:16], rtol=1e-4)
     new_mean = keras.ops.convert_to_numpy(layer.bn.moving_mean)
     new_var = keras.ops.convert_to_numpy(layer.bn.moving_variance)
     # Keras momentum: moving = m * moving + (1 - m) * batch.
-    np.testing.assert_allclose(new_mean[:12], 0.8 * old_mean[:12] + 0.2 * mean, rtol=1e-4,
+    np.testing.assert_allclose(new_mean[:16], 0.8 * old_mean[:16] + 0.2 * mean, rtol=1e-4,
                                atol=1e-5)
-    np.testing.assert_allclose(new_var[:12], 0.8 * old_var[:12] + 0.2 * var, rtol=1e-4)
-    np.testing.assert_array_equal(new_mean[12:], old_mean[12:])
-    np.testing.assert_array_equal(new_var[12:], old_var[12:])
+    np.testing.assert_allclose(new_var[:16], 0.8 * old_var[:16] + 0.2 * var, rtol=1e-4)
+    np.testing.assert_array_equal(new_mean[16:], old_mean[16:])
+    np.testing.assert_array_equal(new_var[16:], old_var[16:])
 
 
 def test_batch_norm_inference_updates_nothing():
@@ -277,11 +277,11 @@ def test_gradients_reach_only_active_slices():
     gradients = tape.gradient(loss, model.trainable_weights)
     # The active slice of every weight: its shape in the network built at that width.
     narrow = slimmable.network._narrower(model, width)
-    narrow_shapes = {w.path.split("/", 1)[-1]: tuple(w.shape) for w in narrow.trainable_weights}
+    narrow_shapes = {w.path: tuple(w.shape) for w in narrow.trainable_weights}
     checked = 0
     for weight, g in zip(model.trainable_weights, gradients):
         g = g.numpy()
-        active = tuple(slice(0, n) for n in narrow_shapes[weight.path.split("/", 1)[-1]])
+        active = tuple(slice(0, n) for n in narrow_shapes[weight.path])
         outside = g.copy()
         outside[active] = 0.0
         assert np.all(outside == 0.0), weight.path
