@@ -134,6 +134,11 @@ class SlimmableNetwork(keras.Model):
         self.network = network
         self.built = True
 
+    @property
+    def classifier(self):
+        """The classifier layer ("predictions")."""
+        return self.network.get_layer("predictions")
+
     def __call__(self, images, *args, **kwargs):
         if not keras.backend.is_keras_tensor(images):
             images = keras.ops.cast(images, self.compute_dtype)
