@@ -4,6 +4,7 @@ from bl_keras.layers.blocks import BasicBlock, Bottleneck, SqueezeExcite
 from bl_keras.layers.branches import BigBranch, LittleBranch, ResidualStage
 from bl_keras.layers.conv import ConvBN
 from bl_keras.layers.merge import MergeAdd, MergeConcat
+from bl_keras.layers.mobilenet import DepthwiseSeparable, InvertedResidual
 from bl_keras.layers.module import BigLittleModule
 from bl_keras.layers.shuffle import ChannelShuffle, ChannelSplit, ShuffleUnit
 from bl_keras.layers.stack import MergeStack
@@ -18,6 +19,8 @@ __all__ = [
     "ChannelShuffle",
     "ChannelSplit",
     "ConvBN",
+    "DepthwiseSeparable",
+    "InvertedResidual",
     "LittleBranch",
     "MergeAdd",
     "MergeConcat",

@@ -10,6 +10,7 @@ base_width 64; ResNeXt-32x4d is cardinality 32, base_width 4.
 import keras
 from keras import ops
 
+from bl_keras.layers import width as widths
 from bl_keras.layers.conv import ConvBN, he_normal_fan_out
 from bl_keras.layers.norm import norm_config
 from bl_keras.layers.resize import centre_crop
@@ -29,6 +30,9 @@ class SqueezeExcite(keras.layers.Layer):
 
     Args:
         reduction: the hidden width is `channels // reduction` (16 in SE-ResNeXt).
+
+    Under a width the same rule holds for the input's channels: the first `c // reduction`
+    hidden units over the first `c` channels, `c` outputs.
     """
 
     def __init__(self, reduction=16, **kwargs):
@@ -39,7 +43,7 @@ class SqueezeExcite(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         self.fc1 = keras.layers.Conv2D(
-            channels // self.reduction, 1, kernel_initializer=he_normal_fan_out(),
+            max(1, channels // self.reduction), 1, kernel_initializer=he_normal_fan_out(),
             name="fc1", dtype=self.dtype_policy,
         )
         self.fc2 = keras.layers.Conv2D(
@@ -51,8 +55,20 @@ class SqueezeExcite(keras.layers.Layer):
 
     def call(self, inputs):
         scale = ops.mean(inputs, axis=(1, 2), keepdims=True)
-        scale = ops.sigmoid(self.fc2(ops.relu(self.fc1(scale))))
+        if widths.is_full(widths.current_width()):
+            scale = ops.sigmoid(self.fc2(ops.relu(self.fc1(scale))))
+        else:
+            channels = widths.channels_of(inputs)
+            hidden = ops.maximum(1, channels // self.reduction)
+            scale = ops.relu(self._sliced(self.fc1, scale, channels, hidden))
+            scale = ops.sigmoid(self._sliced(self.fc2, scale, hidden, channels))
         return inputs * scale
+
+    @staticmethod
+    def _sliced(conv, x, inputs, outputs):
+        """The 1x1 `conv` on its first `inputs` input and `outputs` output channels."""
+        kernel = ops.convert_to_tensor(conv.kernel)[0, 0, :inputs, :outputs]
+        return ops.matmul(x, kernel) + ops.convert_to_tensor(conv.bias)[:outputs]
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -115,7 +131,10 @@ class Bottleneck(keras.layers.Layer):
                 f"base_width={base_width}) must be a positive multiple of the cardinality"
             )
         common = dict(norm=self.norm, dtype=self.dtype_policy)
-        self.conv1 = ConvBN(width, 1, name="conv1", **common)
+        # Slimmed, a grouped block keeps whole groups: conv1's outputs fill them.
+        self.conv1 = ConvBN(width, 1, name="conv1",
+                            ratio=width // self.cardinality if self.cardinality > 1 else 1,
+                            **common)
         self.conv2 = ConvBN(width, 3, self.strides, groups=self.cardinality, name="conv2", **common)
         self.conv3 = ConvBN(
             self.filters, 1, activation=None, zero_gamma=self.zero_gamma, name="conv3", **common
@@ -136,7 +155,9 @@ class Bottleneck(keras.layers.Layer):
             shape = self.pool_pad.compute_output_shape(shape)
             self.pool.build(shape)
             shape = self.pool.compute_output_shape(shape)
-        if in_channels != self.filters or (self.strides != 1 and self.shortcut == "conv"):
+        plan = widths.planned(self)  # a narrower network keeps the nominal one's shortcuts
+        if plan["projection"] if plan is not None else (
+                in_channels != self.filters or (self.strides != 1 and self.shortcut == "conv")):
             proj_strides = self.strides if self.shortcut == "conv" else 1
             self.proj = ConvBN(
                 self.filters, 1, proj_strides, activation=None, name="downsample",
@@ -153,9 +174,15 @@ class Bottleneck(keras.layers.Layer):
             self.se.build(self.conv3.compute_output_shape(shape))
 
     def call(self, inputs, training=None):
+        widths.record(self, projection=self.proj is not None)
         x = self.conv1(inputs, training=training)
         x = self.conv2(x, training=training)
-        x = self.conv3(x, training=training)
+        # Slimmed, an identity shortcut sets the output count: whatever the block receives
+        # (e.g. the concatenation of two slimmed branches).
+        tie = None
+        if self.proj is None and not widths.is_full(widths.current_width()):
+            tie = widths.channels_of(inputs)
+        x = self.conv3(x, training=training, out_channels=tie)
         if self.se is not None:
             x = self.se(x)
         shortcut = inputs
@@ -251,6 +278,7 @@ class BasicBlock(keras.layers.Layer):
             shape = conv.compute_output_shape(shape)
 
     def call(self, inputs, training=None):
+        widths.require_full(self)
         x = inputs
         for conv in self.convs:
             x = conv(x, training=training)

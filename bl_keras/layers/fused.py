@@ -47,10 +47,12 @@ def conv2d(inputs, kernel, strides, padding):
     """NHWC convolution; `padding` is "VALID", "SAME" or an explicit list. Groups come from the
     kernel's input depth, as in `tf.nn.conv2d`."""
     channels = inputs.shape[-1]
-    if channels == kernel.shape[-2]:
+    if channels == kernel.shape[-2] and (channels is not None or kernel.shape[-2] != 1):
         return tf.nn.conv2d(inputs, kernel, strides, padding)
     kernel = tf.convert_to_tensor(kernel)  # a read value: the custom gradient covers it
     if kernel.shape[-2] == 1:  # depthwise: (kh, kw, 1, C * m) -> (kh, kw, C, m), same order
+        if channels is None:  # a slimmed layer under a tensor width
+            channels = tf.shape(inputs)[-1]
         depthwise = tf.reshape(kernel, [*kernel.shape[:2], channels, -1])
         return _depthwise(inputs, depthwise, strides, padding)
 
@@ -64,27 +66,47 @@ def conv2d(inputs, kernel, strides, padding):
     return grouped(inputs, kernel)
 
 
-def folded_conv_bn(inputs, kernel, bn, strides, padding):
-    """conv(inputs, kernel) followed by `bn` in inference mode, as one convolution + bias."""
+def _leading(variable, channels):
+    value = tf.cast(variable, tf.float32)
+    return value if channels is None else value[:channels]
+
+
+def folded_conv_bn(inputs, kernel, bn, strides, padding, channels=None):
+    """conv(inputs, kernel) followed by `bn` in inference mode, as one convolution + bias;
+    `channels`: the kernel's output count when `bn` is wider (a slimmed layer: its first
+    channels)."""
     dtype = inputs.dtype
-    scale = tf.cast(bn.gamma, tf.float32) * tf.math.rsqrt(
-        tf.cast(bn.moving_variance, tf.float32) + bn.epsilon)
-    bias = tf.cast(bn.beta, tf.float32) - tf.cast(bn.moving_mean, tf.float32) * scale
+    scale = _leading(bn.gamma, channels) * tf.math.rsqrt(
+        _leading(bn.moving_variance, channels) + bn.epsilon)
+    bias = _leading(bn.beta, channels) - _leading(bn.moving_mean, channels) * scale
     folded = tf.cast(tf.cast(kernel, tf.float32) * scale, dtype)
     return tf.nn.bias_add(conv2d(inputs, folded, strides, padding), tf.cast(bias, dtype))
 
 
-def batch_norm_training(x, bn):
-    """Normalise `x` with its batch statistics and update `bn`'s moving averages."""
+def batch_norm_training(x, bn, channels=None, weight=None):
+    """Normalise `x` with its batch statistics and update `bn`'s moving averages as
+    moving = (1 - weight) * moving + weight * batch (weight: 1 - momentum unless calibrating).
+
+    `channels`: `x`'s channel count when `bn` is wider (a slimmed layer): the first channels of
+    gamma and beta normalise it, and only the first channels of the moving statistics move."""
     y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-        x, tf.cast(bn.gamma, tf.float32), tf.cast(bn.beta, tf.float32), epsilon=bn.epsilon,
+        x, _leading(bn.gamma, channels), _leading(bn.beta, channels), epsilon=bn.epsilon,
         is_training=True)
     # The fused op returns the Bessel-corrected variance; Keras averages the biased one.
     count = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
     variance = variance * tf.maximum(count - 1.0, 0.0) / count
-    momentum = bn.momentum
-    bn.moving_mean.assign(bn.moving_mean * momentum + mean * (1.0 - momentum))
-    bn.moving_variance.assign(bn.moving_variance * momentum + variance * (1.0 - momentum))
+    if weight is None:
+        keep, weight = bn.momentum, 1.0 - bn.momentum
+    else:
+        weight = tf.cast(weight, tf.float32)
+        keep = 1.0 - weight
+    for moving, batch in ((bn.moving_mean, mean), (bn.moving_variance, variance)):
+        if channels is None:
+            moving.assign(moving * keep + batch * weight)
+        else:
+            full = tf.convert_to_tensor(moving)
+            moved = full[:channels] * keep + batch * weight
+            moving.assign(tf.concat([moved, full[channels:]], axis=0))
     return y
 
 

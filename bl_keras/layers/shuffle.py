@@ -17,6 +17,7 @@
 import keras
 from keras import ops
 
+from bl_keras.layers import width as widths
 from bl_keras.layers.conv import ConvBN
 from bl_keras.layers.norm import norm_config
 
@@ -144,6 +145,7 @@ class ShuffleUnit(keras.layers.Layer):
         self.shuffle.build(shape[:-1] + (self.filters,))
 
     def call(self, inputs, training=None):
+        widths.require_full(self)
         if self.projecting:
             left = self.left_pw(self.left_dw(inputs, training=training), training=training)
             right = inputs

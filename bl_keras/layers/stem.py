@@ -114,7 +114,9 @@ class BigLittleStem(keras.layers.Layer):
             if self.merge_layer is not None:
                 self.merge_layer.build([big, shape])
         if self.fuse is not None:
-            self.fuse.build(big[:-1] + (self.filters,))
+            merged = big if self.merge_layer is None else self.merge_layer.compute_output_shape(
+                [big, shape])
+            self.fuse.build(merged)
 
     def call(self, inputs, training=None):
         x = self.conv1(inputs, training=training)
@@ -130,12 +132,15 @@ class BigLittleStem(keras.layers.Layer):
         return self.fuse(self.merge_layer([big, little]), training=training)
 
     def compute_output_shape(self, input_shape):
+        # From the sublayers: a narrower network (`bl_keras.layers.width.building`) has other
+        # counts than the configuration's.
         shape = self.conv1.compute_output_shape(input_shape)
         big = self.big_conv.compute_output_shape(shape)
         if self.fuse is None:
-            little = big[:-1] + (self.filters // self.alpha,)
+            little = self.little_conv2.compute_output_shape(
+                self.little_conv1.compute_output_shape(shape))
             return [big, little]
-        return big[:-1] + (self.filters,)
+        return self.fuse.compute_output_shape(big)
 
     def get_config(self):
         config = super().get_config()

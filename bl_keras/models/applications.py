@@ -8,6 +8,32 @@ import os
 
 import keras
 
+from bl_keras.layers import width as widths
+
+register = keras.saving.register_keras_serializable(package="bl_keras")
+
+
+@register
+class Classifier(keras.layers.Dense):
+    """The classifier `Dense`, width-aware: under a width below 1 (`bl_keras.layers.width`) it
+    reads as many features as it receives, the first rows of its kernel (its outputs, the
+    classes, are never slimmed). Otherwise it is exactly `keras.layers.Dense`."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        # The feature count varies with the width: check the rank only.
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+
+    def call(self, inputs, training=None):
+        if widths.is_full(widths.current_width()):
+            return super().call(inputs, training=training)
+        features = widths.channels_of(inputs)
+        kernel = keras.ops.convert_to_tensor(self.kernel)[:features]
+        x = keras.ops.matmul(inputs, kernel)
+        if self.use_bias:
+            x = x + keras.ops.convert_to_tensor(self.bias)
+        return x if self.activation is None else self.activation(x)
+
 
 def image_input(input_tensor, input_shape):
     if input_shape is None:
@@ -63,7 +89,7 @@ def finish_model(inputs, input_tensor, x, *, include_top, pooling, classes,
     return the C2-C5 feature model instead (`bl_keras.models.features`)."""
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = keras.layers.Dense(
+        x = Classifier(
             classes,
             activation=classifier_activation,
             kernel_initializer=keras.initializers.VarianceScaling(1.0 / 3, "fan_in", "uniform"),

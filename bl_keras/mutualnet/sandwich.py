@@ -15,7 +15,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from bl_keras.slimmable.layers import calibrating
+from bl_keras.layers.width import calibrating
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,9 +29,9 @@ import tensorflow as tf
 from bl_keras import slimmable
 from bl_keras.data import build_dataset
 from bl_keras.data.preprocessing import EVAL_CROP_FRACTION
+from bl_keras.layers.width import check_width
 from bl_keras.slimmable.calibration import Calibrator, preserved_batch_norm
 from bl_keras.slimmable.calibration_images import calibration_sample
-from bl_keras.slimmable.width import check_width
 
 FIELDS = ("width", "resolution", "macs", "params", "top1", "top5", "latency_ms",
           "calibration_images")

@@ -6,37 +6,38 @@
     slimmable.calibrate_batch_norm(model, images_dataset, width=0.35, resolution=160)
     small = slimmable.fixed_network(model, 0.35)       # plain network of the 0.35x weights
 
-Layers (`layers`), blocks (`blocks`), architectures (`mobilenet`, `resnet`), the network and its
-fixed sub-networks (`network`), post-training BatchNorm statistics (`calibration`, and the
-train-split images they are computed on: `calibration_images`).
+The layers themselves run at any width (`bl_keras.layers.width`); this package holds the
+network wrapper and its fixed sub-networks and counts (`network`) and post-training BatchNorm
+statistics (`calibration`, and the train-split images they are computed on:
+`calibration_images`).
 """
 
-from bl_keras.slimmable import mobilenet, resnet  # noqa: F401  (register the architectures)
+from bl_keras.layers.width import make_divisible
 from bl_keras.slimmable.calibration import calibrate_batch_norm
-from bl_keras.slimmable.layers import SlimBatchNorm, SlimConv2D, SlimDense
 from bl_keras.slimmable.network import (ARCHITECTURES, SlimmableNetwork, active_macs,
-                                        active_params,
-                                        fixed_network, serving_model)
-from bl_keras.slimmable.width import make_divisible
+                                        active_params, fixed_network, narrowed, serving_model)
 
-__all__ = ["SlimBatchNorm", "SlimConv2D", "SlimDense", "SlimmableNetwork", "active_macs",
-           "active_params",
-           "calibrate_batch_norm", "fixed_network", "get", "list_models", "make_divisible",
-           "serving_model"]
+__all__ = ["SlimmableNetwork", "active_macs", "active_params", "calibrate_batch_norm",
+           "fixed_network", "get", "list_models", "make_divisible", "narrowed", "serving_model"]
 
 
 def list_models():
-    """Names of the slimmable architectures."""
+    """Names of the slimmable architectures MutualNet trains (`get` also takes any registry
+    ResNet / ResNeXt name)."""
     return sorted(ARCHITECTURES)
 
 
 def get(name, classes=1000, base_width=1.0, norm=None, classifier_activation="softmax",
         weights=None, **options):
-    """Build the slimmable network `name`; `options` go to its architecture (e.g. alpha, beta,
-    stage_depths of the ResNets). `weights`: None or a weights file (.weights.h5)."""
-    if name not in ARCHITECTURES:
+    """Build the slimmable network `name`; `options` go to its builder (e.g. alpha, beta,
+    stage_depths, merge of the ResNets). `weights`: None or a weights file (.weights.h5)."""
+    from bl_keras.slimmable.network import architecture_builder
+
+    try:
+        architecture_builder(name)
+    except ValueError:
         raise ValueError(f"Unknown slimmable model {name!r}. Valid names: "
-                         f"{', '.join(list_models())}")
+                         f"{', '.join(list_models())}") from None
     model = SlimmableNetwork(name, classes=classes, base_width=base_width, norm=norm,
                              classifier_activation=classifier_activation, options=options,
                              name=f"slimmable_{name}")

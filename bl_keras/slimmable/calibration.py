@@ -14,13 +14,16 @@ import contextlib
 import keras
 import tensorflow as tf
 
-from bl_keras.slimmable import width as widths
-from bl_keras.slimmable.layers import SlimBatchNorm, calibrating
+from bl_keras.layers import width as widths
+from bl_keras.layers.width import calibrating  # noqa: F401  (the context the steps run in)
 
 
 def batch_norm_layers(model):
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-            if isinstance(layer, SlimBatchNorm)]
+    """The BatchNorm layers of `model` (those of its `ConvBN`s), in weight order."""
+    position = {id(w): i for i, w in enumerate(model.weights)}
+    layers = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    return sorted(layers, key=lambda layer: position[id(layer.moving_mean)])
 
 
 @contextlib.contextmanager

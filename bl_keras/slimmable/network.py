@@ -4,30 +4,60 @@
     logits = model(images, width=0.6)          # any width in (0, 1], any input size
     plain = fixed_network(model, 0.6)          # a network with just the 0.6x weights
 
-The architecture is a registered function returning the blocks (`bl_keras.slimmable.blocks`)
-and the classifier's input features; each block is called as `block(x, width=w, training=t)`.
-Channel counts are those of the nominal architecture scaled by `base_width` (a multiplier, or
-a list of multipliers applied in turn with the US-Net rounding: `fixed_network` appends one),
-so a network built at a width has exactly the channel counts of that width's sub-network.
+The network is an ordinary functional model of width-aware layers (`bl_keras.layers`: `ConvBN`,
+the blocks, branches, merges, stems and the classifier); the wrapper runs it inside
+`running_width(width)`. The sub-network of a width as a plain network (`narrowed`) is the same
+configuration rebuilt with the channel counts a run at that width records (`bl_keras.layers.
+width.recording` / `building`): the same topology, every layer as narrow as it runs there.
+`base_width` (a multiplier, or a list applied in turn: `fixed_network` appends one) builds the
+network narrowed that way.
 """
 
 import keras
-import tensorflow as tf
+import numpy as np
 
-from bl_keras.slimmable import width as widths
-from bl_keras.slimmable.layers import SlimDense, convert_inputs, keep_width_argument
+from bl_keras.layers import width as widths
 
 register = keras.saving.register_keras_serializable(package="bl_keras")
 
-ARCHITECTURES = {}
+# Channel counts do not depend on the input size: a small probe records them.
+PROBE_SIZE = 64
 
 
-def architecture(name):
-    """Register `fn(scale, norm, dtype, **options) -> (blocks, classifier_in_features)`."""
-    def decorate(fn):
-        ARCHITECTURES[name] = fn
-        return fn
-    return decorate
+def _mobilenet(version):
+    def build(classes, norm, classifier_activation, **options):
+        from bl_keras.models import mobilenet
+
+        builder = mobilenet.mobilenet_v1 if version == 1 else mobilenet.mobilenet_v2
+        return builder(classes=classes, norm=norm, classifier_activation=classifier_activation,
+                       **options)
+    return build
+
+
+def _registry(name):
+    def build(classes, norm, classifier_activation, **options):
+        from bl_keras import models
+
+        return models.get(name, classes=classes, norm=norm,
+                          classifier_activation=classifier_activation, **options)
+    return build
+
+
+# The networks MutualNet trains; `get` also takes any registry ResNet / ResNeXt name.
+ARCHITECTURES = {"mobilenet_v1": _mobilenet(1), "mobilenet_v2": _mobilenet(2),
+                 "resnet50": _registry("resnet50"), "bl_resnet50": _registry("bl_resnet50")}
+
+
+def architecture_builder(name):
+    if name in ARCHITECTURES:
+        return ARCHITECTURES[name]
+    from bl_keras import models
+
+    if name in models.list_models() and ("resnet" in name or "resnext" in name) and (
+            "lowres" not in name):
+        return _registry(name)
+    raise ValueError(f"Unknown slimmable architecture {name!r}; valid: {sorted(ARCHITECTURES)} "
+                     "or a registry ResNet / ResNeXt name")
 
 
 def width_chain(base_width):
@@ -38,27 +68,56 @@ def width_chain(base_width):
     return chain
 
 
+def narrowed(model, width, name=None):
+    """The functional `model` rebuilt as its sub-network at the static `width` (fresh weights):
+    every layer with the channel counts it runs with at that width, the same topology."""
+    width = widths.check_width(width)
+    plan = {}
+    shape = tuple(n or PROBE_SIZE for n in model.input_shape[1:])
+    with widths.recording(plan), widths.running_width(width):
+        model(np.zeros((1, *shape), "float32"), training=False)
+    config = model.get_config()
+    config["name"] = name or model.name
+    for layer in config["layers"]:
+        # Built from the shapes they are called with, not the nominal ones stored.
+        layer.pop("build_config", None)
+    with widths.building(plan):
+        return model.__class__.from_config(config)
+
+
+def copy_leading(source, target):
+    """Assign every weight of `target` the leading slice of `source`'s weight at its position
+    (same structure, `target` narrower)."""
+    if len(source.weights) != len(target.weights):
+        raise ValueError("the narrow network and the model differ in structure")
+    for s, t in zip(source.weights, target.weights):
+        if s.path.split("/", 1)[-1] != t.path.split("/", 1)[-1]:
+            raise ValueError(f"weight order differs: {s.path} vs {t.path}")
+        value = keras.ops.convert_to_numpy(s)
+        t.assign(value[tuple(slice(0, n) for n in t.shape)])
+
+
 @register
 class SlimmableNetwork(keras.Model):
     """A slimmable classifier; `call(images, width=1.0, training=None)` returns class scores.
 
     Args:
         architecture: a key of `ARCHITECTURES` ("mobilenet_v1", "mobilenet_v2", "resnet50",
-            "bl_resnet50").
+            "bl_resnet50") or a registry ResNet / ResNeXt name (e.g. "bl_resnext50_32x4d").
         classes: outputs of the classifier (never slimmed).
         base_width: width multiplier(s) of the network as built (see the module doc).
-        norm: BatchNorm options {"momentum", "epsilon"} (Keras semantics).
+        norm: BatchNorm options (see `bl_keras.layers.norm`).
         classifier_activation: "softmax" or None (logits).
-        options: architecture options (e.g. stage_depths, alpha, beta of the ResNets).
+        options: builder options (e.g. stage_depths, alpha, beta, merge of the ResNets).
     """
 
     def __init__(self, architecture="mobilenet_v2", classes=1000, base_width=1.0, norm=None,
                  classifier_activation="softmax", options=None, **kwargs):
         super().__init__(**kwargs)
-        keep_width_argument(self)
-        if architecture not in ARCHITECTURES:
-            raise ValueError(f"Unknown slimmable architecture {architecture!r}; valid: "
-                             f"{sorted(ARCHITECTURES)}")
+        # Keras would cast a float tensor width to the compute dtype (bfloat16 rounds 0.3 to
+        # 0.30078, which changes channel counts): `__call__` converts the images only.
+        self._convert_input_args = False
+        build = architecture_builder(architecture)
         if classifier_activation not in ("softmax", None):
             raise ValueError("classifier_activation must be 'softmax' or None, got "
                              f"{classifier_activation!r}")
@@ -68,41 +127,26 @@ class SlimmableNetwork(keras.Model):
         self.norm = norm
         self.classifier_activation = classifier_activation
         self.options = dict(options or {})
-
-        def scale(channels):
-            for multiplier in self.base_width:
-                channels = widths.active(channels, multiplier)
-            return channels
-
-        blocks, features = ARCHITECTURES[architecture](
-            scale=scale, norm=norm, dtype=self.dtype_policy, **self.options)
-        # One attribute per block: TF checkpoints follow attributes, not Keras' tracked lists.
-        self.num_blocks = len(blocks)
-        for i, block in enumerate(blocks):
-            setattr(self, f"block{i}", block)
-        self.classifier = SlimDense(self.classes, in_features=features, name="predictions",
-                                    dtype=self.dtype_policy)
-        for layer in self._flatten_layers(include_self=False, recursive=True):
-            if not layer.built:
-                layer.build(None)
+        network = build(self.classes, norm, classifier_activation, **self.options)
+        for multiplier in self.base_width:
+            if multiplier != 1.0:
+                network = narrowed(network, multiplier)
+        self.network = network
         self.built = True
 
     @property
-    def blocks(self):
-        return [getattr(self, f"block{i}") for i in range(self.num_blocks)]
+    def classifier(self):
+        """The classifier layer ("predictions")."""
+        return self.network.get_layer("predictions")
 
-    def __call__(self, *args, **kwargs):
-        return super().__call__(*convert_inputs(self, args), **kwargs)
+    def __call__(self, images, *args, **kwargs):
+        if not keras.backend.is_keras_tensor(images):
+            images = keras.ops.cast(images, self.compute_dtype)
+        return super().__call__(images, *args, **kwargs)
 
     def call(self, inputs, width=1.0, training=None):
-        width = widths.check_width(width) if widths.is_static(width) else (
-            widths.assert_width(width))
-        x = tf.cast(inputs, self.compute_dtype)
-        for block in self.blocks:
-            x = block(x, width=width, training=training)
-        x = tf.reduce_mean(x, axis=[1, 2])
-        x = self.classifier(x, width=width)
-        return tf.nn.softmax(x) if self.classifier_activation == "softmax" else x
+        with widths.running_width(width):
+            return self.network(inputs, training=training)
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable,
@@ -119,6 +163,13 @@ class SlimmableNetwork(keras.Model):
         return cls(**config)
 
 
+def _narrower(model, width, name=None):
+    widths.check_width(width)
+    return SlimmableNetwork.from_config(dict(
+        model.get_config(), base_width=list(model.base_width) + [float(width)],
+        name=name or f"{model.name}_w{width:g}"))
+
+
 def fixed_network(model, width, name=None):
     """A `SlimmableNetwork` holding only the weights of `model`'s sub-network at `width`.
 
@@ -126,18 +177,8 @@ def fixed_network(model, width, name=None):
     store and serve, and its BatchNorm statistics are the ones `model` holds now (calibrate
     first: `bl_keras.slimmable.calibration`).
     """
-    widths.check_width(width)
-    config = model.get_config()
-    config.update(base_width=list(model.base_width) + [float(width)],
-                  name=name or f"{model.name}_w{width:g}")
-    fixed = SlimmableNetwork.from_config(config)
-    if len(fixed.weights) != len(model.weights):
-        raise ValueError("fixed network and model differ in structure")
-    for source, target in zip(model.weights, fixed.weights):
-        if source.path.split("/", 1)[-1] != target.path.split("/", 1)[-1]:
-            raise ValueError(f"weight order differs: {source.path} vs {target.path}")
-        value = keras.ops.convert_to_numpy(source)
-        target.assign(value[tuple(slice(0, n) for n in target.shape)])
+    fixed = _narrower(model, width, name)
+    copy_leading(model, fixed)
     return fixed
 
 
@@ -145,11 +186,8 @@ def active_params(model, width):
     """Trainable parameters of `model`'s sub-network at `width` (a Python number)."""
     from bl_keras.profiling import count_params
 
-    widths.check_width(width)
-    if width == 1.0:
-        return count_params(model)
-    return count_params(SlimmableNetwork.from_config(
-        dict(model.get_config(), base_width=list(model.base_width) + [float(width)])))
+    width = widths.check_width(width)
+    return count_params(model if width == 1.0 else _narrower(model, width))
 
 
 def serving_model(model, width, resolution):

@@ -38,6 +38,8 @@ def copy_sliced(source, target, reshape_dense=False):
         value = keras.ops.convert_to_numpy(s)
         if reshape_dense and value.ndim == 2 and len(t.shape) == 4:
             value = value.reshape((1, 1) + value.shape)
+        if value.ndim == 4 and value.shape[2] == 1 and len(t.shape) == 4 and t.shape[3] == 1:
+            value = value.transpose(0, 1, 3, 2)   # depthwise: grouped (k, k, 1, C) -> (k, k, C, 1)
         assert len(t.shape) == value.ndim, (s.path, t.path)
         assert all(n <= m for n, m in zip(t.shape, value.shape)), (s.path, t.path, t.shape)
         t.assign(value[tuple(slice(0, n) for n in t.shape)])

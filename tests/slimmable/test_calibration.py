@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from bl_keras import slimmable
-from bl_keras.slimmable import width as widths
+from bl_keras.layers import width as widths
 from bl_keras.slimmable.calibration import Calibrator, batch_norm_layers, preserved_batch_norm
 from tests.slimmable.helpers import images, randomize
 
@@ -21,7 +21,7 @@ def _model():
 
 
 def _stem(model):
-    return model.blocks[0].conv1        # SlimConvBN: 7x7/2 conv, the first BatchNorm
+    return model.network.get_layer("stem").conv1   # ConvBN: 7x7/2 conv, the first BatchNorm
 
 
 def _snapshot(variables):
@@ -55,8 +55,8 @@ def test_first_batch_norm_gets_average_of_batch_statistics():
     used = slimmable.calibrate_batch_norm(model, batches, width=WIDTH)
     assert used == 12
 
-    c = widths.active(stem_bn.channels, WIDTH)
-    assert c < stem_bn.channels
+    c = widths.active(stem_bn.moving_mean.shape[0], WIDTH)
+    assert c < stem_bn.moving_mean.shape[0]
     conv_outputs = [_stem_conv_output(model, b, WIDTH) for b in batches]
     expected_mean = np.mean([o.mean(axis=(0, 1, 2)) for o in conv_outputs], axis=0)
     expected_var = np.mean([o.var(axis=(0, 1, 2)) for o in conv_outputs], axis=0)  # biased
@@ -67,7 +67,7 @@ def test_first_batch_norm_gets_average_of_batch_statistics():
 
     # Every BN layer: the active channels changed, the others did not.
     for bn, (old_mean, old_var) in zip(bns, before_stats):
-        k = widths.active(bn.channels, WIDTH)
+        k = widths.active(bn.moving_mean.shape[0], WIDTH)
         new_mean, new_var = _snapshot((bn.moving_mean, bn.moving_variance))
         np.testing.assert_array_equal(new_mean[k:], old_mean[k:])
         np.testing.assert_array_equal(new_var[k:], old_var[k:])
@@ -90,7 +90,7 @@ def test_num_images_limits_the_images_used(calibrator):
     # 6 images: the first batch and the first 2 images of the second; (images, labels) pairs.
     used = calibrator([(b, np.zeros(len(b))) for b in batches], WIDTH, num_images=6)
     assert used == 6
-    c = widths.active(stem_bn.channels, WIDTH)
+    c = widths.active(stem_bn.moving_mean.shape[0], WIDTH)
     parts = [batches[0], batches[1][:2]]
     expected = np.mean([_stem_conv_output(model, p, WIDTH).mean(axis=(0, 1, 2))
                         for p in parts], axis=0)
@@ -105,14 +105,14 @@ def test_calibration_resizes_to_resolution_and_restarts_the_average(calibrator):
     # Resized (bilinear) to 32x32 before the step.
     assert calibrator(batches, 0.75, resolution=SIZE) == 8
     resized = [tf.image.resize(b, (SIZE, SIZE), method="bilinear").numpy() for b in batches]
-    c = widths.active(stem_bn.channels, 0.75)
+    c = widths.active(stem_bn.moving_mean.shape[0], 0.75)
     expected = np.mean([_stem_conv_output(model, r, 0.75).mean(axis=(0, 1, 2))
                         for r in resized], axis=0)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(stem_bn.moving_mean)[:c], expected,
                                rtol=1e-4, atol=1e-5)
     # A later call (another width) starts a new average: the result is that of its batch alone.
     assert calibrator(resized[:1], 0.25, num_images=100) == 4
-    c = widths.active(stem_bn.channels, 0.25)
+    c = widths.active(stem_bn.moving_mean.shape[0], 0.25)
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(stem_bn.moving_mean)[:c],
         _stem_conv_output(model, resized[0], 0.25).mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5)
