@@ -60,84 +60,49 @@ def resnet50(include_top=True, weights=None, input_tensor=None, input_shape=None
 @register(description="ResNet-101", options=RESNET_OPTIONS)
 def resnet101(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
               classes=1000, classifier_activation="softmax", **options):
-    """ResNet-101 (paper Tables 1-2).
-
-    Args: the keras.applications arguments; `options`: those of
-    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
-    detection backbone).
-    """
+    """ResNet-101 (paper Tables 1-2); arguments as `resnet50`."""
     return _resnet("resnet101", locals())
 
 
 @register(description="ResNet-152", options=RESNET_OPTIONS)
 def resnet152(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
               classes=1000, classifier_activation="softmax", **options):
-    """ResNet-152 (paper Tables 1-2).
-
-    Args: the keras.applications arguments; `options`: those of
-    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
-    detection backbone).
-    """
+    """ResNet-152 (paper Tables 1-2); arguments as `resnet50`."""
     return _resnet("resnet152", locals())
 
 
 @register(description="ResNeXt-50 32x4d", options=RESNET_OPTIONS)
 def resnext50_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
                     pooling=None, classes=1000, classifier_activation="softmax", **options):
-    """ResNeXt-50 32x4d (paper Tables 1-2).
-
-    Args: the keras.applications arguments; `options`: those of
-    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
-    detection backbone).
-    """
+    """ResNeXt-50 32x4d (paper Tables 1-2); arguments as `resnet50`."""
     return _resnet("resnext50_32x4d", locals())
 
 
 @register(description="ResNeXt-101 32x4d", options=RESNET_OPTIONS)
 def resnext101_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
                      pooling=None, classes=1000, classifier_activation="softmax", **options):
-    """ResNeXt-101 32x4d (paper Tables 1-2).
-
-    Args: the keras.applications arguments; `options`: those of
-    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
-    detection backbone).
-    """
+    """ResNeXt-101 32x4d (paper Tables 1-2); arguments as `resnet50`."""
     return _resnet("resnext101_32x4d", locals())
 
 
 @register(description="ResNeXt-101 64x4d", options=RESNET_OPTIONS)
 def resnext101_64x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
                      pooling=None, classes=1000, classifier_activation="softmax", **options):
-    """ResNeXt-101 64x4d (paper Tables 1-2).
-
-    Args: the keras.applications arguments; `options`: those of
-    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
-    detection backbone).
-    """
+    """ResNeXt-101 64x4d (paper Tables 1-2); arguments as `resnet50`."""
     return _resnet("resnext101_64x4d", locals())
 
 
 @register(description="SE-ResNeXt-50 32x4d", options=RESNET_OPTIONS)
 def seresnext50_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
                       pooling=None, classes=1000, classifier_activation="softmax", **options):
-    """SE-ResNeXt-50 32x4d (paper Tables 1-2).
-
-    Args: the keras.applications arguments; `options`: those of
-    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
-    detection backbone).
-    """
+    """SE-ResNeXt-50 32x4d (paper Tables 1-2); arguments as `resnet50`."""
     return _resnet("seresnext50_32x4d", locals())
 
 
 @register(description="SE-ResNeXt-101 32x4d", options=RESNET_OPTIONS)
 def seresnext101_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
                        pooling=None, classes=1000, classifier_activation="softmax", **options):
-    """SE-ResNeXt-101 32x4d (paper Tables 1-2).
-
-    Args: the keras.applications arguments; `options`: those of
-    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
-    detection backbone).
-    """
+    """SE-ResNeXt-101 32x4d (paper Tables 1-2); arguments as `resnet50`."""
     return _resnet("seresnext101_32x4d", locals())
 
 
@@ -157,26 +122,14 @@ def bl_resnet50(include_top=True, weights=None, input_tensor=None, input_shape=N
 @register(description="bL-ResNet-101", big_little=True, options=BL_RESNET_OPTIONS)
 def bl_resnet101(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                  classes=1000, classifier_activation="softmax", alpha=2, beta=4, **options):
-    """bL-ResNet-101 (paper Tables 1-2).
-
-    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
-    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
-    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
-    C2-C5 detection backbone).
-    """
+    """bL-ResNet-101 (paper Tables 1-2); arguments as `bl_resnet50`."""
     return _resnet("bl_resnet101", locals())
 
 
 @register(description="bL-ResNet-152", big_little=True, options=BL_RESNET_OPTIONS)
 def bl_resnet152(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
                  classes=1000, classifier_activation="softmax", alpha=2, beta=4, **options):
-    """bL-ResNet-152 (paper Tables 1-2).
-
-    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
-    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
-    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
-    C2-C5 detection backbone).
-    """
+    """bL-ResNet-152 (paper Tables 1-2); arguments as `bl_resnet50`."""
     return _resnet("bl_resnet152", locals())
 
 
@@ -184,13 +137,7 @@ def bl_resnet152(include_top=True, weights=None, input_tensor=None, input_shape=
 def bl_resnext50_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
                        pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
                        beta=4, **options):
-    """bL-ResNeXt-50 32x4d (paper Tables 1-2).
-
-    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
-    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
-    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
-    C2-C5 detection backbone).
-    """
+    """bL-ResNeXt-50 32x4d (paper Tables 1-2); arguments as `bl_resnet50`."""
     return _resnet("bl_resnext50_32x4d", locals())
 
 
@@ -198,13 +145,7 @@ def bl_resnext50_32x4d(include_top=True, weights=None, input_tensor=None, input_
 def bl_resnext101_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
                         pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
                         beta=4, **options):
-    """bL-ResNeXt-101 32x4d (paper Tables 1-2).
-
-    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
-    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
-    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
-    C2-C5 detection backbone).
-    """
+    """bL-ResNeXt-101 32x4d (paper Tables 1-2); arguments as `bl_resnet50`."""
     return _resnet("bl_resnext101_32x4d", locals())
 
 
@@ -212,13 +153,7 @@ def bl_resnext101_32x4d(include_top=True, weights=None, input_tensor=None, input
 def bl_resnext101_64x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
                         pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
                         beta=4, **options):
-    """bL-ResNeXt-101 64x4d (paper Tables 1-2).
-
-    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
-    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
-    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
-    C2-C5 detection backbone).
-    """
+    """bL-ResNeXt-101 64x4d (paper Tables 1-2); arguments as `bl_resnet50`."""
     return _resnet("bl_resnext101_64x4d", locals())
 
 
@@ -226,13 +161,7 @@ def bl_resnext101_64x4d(include_top=True, weights=None, input_tensor=None, input
 def bl_seresnext50_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
                          pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
                          beta=4, **options):
-    """bL-SE-ResNeXt-50 32x4d (paper Tables 1-2).
-
-    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
-    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
-    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
-    C2-C5 detection backbone).
-    """
+    """bL-SE-ResNeXt-50 32x4d (paper Tables 1-2); arguments as `bl_resnet50`."""
     return _resnet("bl_seresnext50_32x4d", locals())
 
 
@@ -240,37 +169,21 @@ def bl_seresnext50_32x4d(include_top=True, weights=None, input_tensor=None, inpu
 def bl_seresnext101_32x4d(include_top=True, weights=None, input_tensor=None, input_shape=None,
                           pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
                           beta=4, **options):
-    """bL-SE-ResNeXt-101 32x4d (paper Tables 1-2).
-
-    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
-    big to the little branch; `options`: merge, branches, num_merges (Tables 7-8) and
-    the other options of `bl_keras.models.resnet.resnet_family` (features=True: the
-    C2-C5 detection backbone).
-    """
+    """bL-SE-ResNeXt-101 32x4d (paper Tables 1-2); arguments as `bl_resnet50`."""
     return _resnet("bl_seresnext101_32x4d", locals())
 
 
 @register(description="ResNet-50-lowres", options=RESNET_OPTIONS)
 def resnet50_lowres(include_top=True, weights=None, input_tensor=None, input_shape=None,
                     pooling=None, classes=1000, classifier_activation="softmax", **options):
-    """ResNet-50-lowres, the low-resolution baseline of paper Table 6.
-
-    Args: the keras.applications arguments; `options`: those of
-    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
-    detection backbone).
-    """
+    """ResNet-50-lowres, the low-resolution baseline of paper Table 6; arguments as `resnet50`."""
     return _resnet("resnet50_lowres", locals(), lowres=True)
 
 
 @register(description="ResNet-101-lowres", options=RESNET_OPTIONS)
 def resnet101_lowres(include_top=True, weights=None, input_tensor=None, input_shape=None,
                      pooling=None, classes=1000, classifier_activation="softmax", **options):
-    """ResNet-101-lowres, the low-resolution baseline of paper Table 6.
-
-    Args: the keras.applications arguments; `options`: those of
-    `bl_keras.models.resnet.resnet_family` without the bL ones (features=True: the C2-C5
-    detection backbone).
-    """
+    """ResNet-101-lowres, the low-resolution baseline of paper Table 6; arguments as `resnet50`."""
     return _resnet("resnet101_lowres", locals(), lowres=True)
 
 
@@ -288,33 +201,21 @@ def shufflenet_v2_x0_5(include_top=True, weights=None, input_tensor=None, input_
 @register(description="ShuffleNetV2 1x")
 def shufflenet_v2_x1_0(include_top=True, weights=None, input_tensor=None, input_shape=None,
                        pooling=None, classes=1000, classifier_activation="softmax", **options):
-    """ShuffleNetV2 1x (Ma et al. 2018; paper Table 9).
-
-    Args: the keras.applications arguments; `options`: zero_init_residual, norm,
-    features (see `bl_keras.models.shufflenet.shufflenet_v2`).
-    """
+    """ShuffleNetV2 1x (Ma et al. 2018; paper Table 9); arguments as `shufflenet_v2_x0_5`."""
     return _shufflenet("shufflenet_v2_x1_0", locals())
 
 
 @register(description="ShuffleNetV2 1.5x")
 def shufflenet_v2_x1_5(include_top=True, weights=None, input_tensor=None, input_shape=None,
                        pooling=None, classes=1000, classifier_activation="softmax", **options):
-    """ShuffleNetV2 1.5x (Ma et al. 2018; paper Table 9).
-
-    Args: the keras.applications arguments; `options`: zero_init_residual, norm,
-    features (see `bl_keras.models.shufflenet.shufflenet_v2`).
-    """
+    """ShuffleNetV2 1.5x (Ma et al. 2018; paper Table 9); arguments as `shufflenet_v2_x0_5`."""
     return _shufflenet("shufflenet_v2_x1_5", locals())
 
 
 @register(description="ShuffleNetV2 2x")
 def shufflenet_v2_x2_0(include_top=True, weights=None, input_tensor=None, input_shape=None,
                        pooling=None, classes=1000, classifier_activation="softmax", **options):
-    """ShuffleNetV2 2x (Ma et al. 2018; paper Table 9).
-
-    Args: the keras.applications arguments; `options`: zero_init_residual, norm,
-    features (see `bl_keras.models.shufflenet.shufflenet_v2`).
-    """
+    """ShuffleNetV2 2x (Ma et al. 2018; paper Table 9); arguments as `shufflenet_v2_x0_5`."""
     return _shufflenet("shufflenet_v2_x2_0", locals())
 
 
@@ -337,12 +238,7 @@ def bl_shufflenet_v2_x1_0(include_top=True, weights=None, input_tensor=None, inp
 def bl_shufflenet_v2_x1_5(include_top=True, weights=None, input_tensor=None, input_shape=None,
                           pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
                           beta=2, **options):
-    """bL-ShuffleNetV2 1.5x (paper Table 9, at 256x256).
-
-    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
-    big to the little branch; `options`: upsample, zero_init_residual, norm, features
-    (see `bl_keras.models.shufflenet.shufflenet_v2`).
-    """
+    """bL-ShuffleNetV2 1.5x (paper Table 9, at 256x256); arguments as `bl_shufflenet_v2_x1_0`."""
     return _shufflenet("bl_shufflenet_v2_x1_5", locals())
 
 
@@ -351,12 +247,7 @@ def bl_shufflenet_v2_x1_5(include_top=True, weights=None, input_tensor=None, inp
 def bl_shufflenet_v2_x2_0(include_top=True, weights=None, input_tensor=None, input_shape=None,
                           pooling=None, classes=1000, classifier_activation="softmax", alpha=2,
                           beta=2, **options):
-    """bL-ShuffleNetV2 2x (paper Table 9, at 256x256).
-
-    Args: the keras.applications arguments; alpha, beta: width and depth ratios of the
-    big to the little branch; `options`: upsample, zero_init_residual, norm, features
-    (see `bl_keras.models.shufflenet.shufflenet_v2`).
-    """
+    """bL-ShuffleNetV2 2x (paper Table 9, at 256x256); arguments as `bl_shufflenet_v2_x1_0`."""
     return _shufflenet("bl_shufflenet_v2_x2_0", locals())
 
 

@@ -129,7 +129,7 @@ def test_a_single_array_is_one_batch(calibrator):
     batch = _batches([5], seed=50)[0]
     for images in (batch, tf.constant(batch)):  # numpy array, tensor: rank 4
         assert calibrator(images, WIDTH) == 5
-        c = widths.active(stem_bn.channels, WIDTH)
+        c = widths.active(stem_bn.moving_mean.shape[0], WIDTH)
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(stem_bn.moving_mean)[:c],
             _stem_conv_output(model, batch, WIDTH).mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5)
