@@ -10,6 +10,7 @@ task's loss is the sandwich rule with inplace distillation (`bl_keras.mutualnet.
 `--query` finishes with the query table (`bl_keras.mutualnet.query`) in <model_dir>/query.
 """
 
+import dataclasses
 import inspect
 import os
 import sys
@@ -62,6 +63,10 @@ class MutualNetTask(imagenet.ImageClassificationTask):
 
     def attach(self, step):
         self._step = step
+
+    def data_config(self):
+        return dict(super().data_config(), mutual=self.mutual,
+                    sandwich_rule=dataclasses.asdict(self.rule))
 
     def calibration_options(self):
         """How the query table reads this task's training images: its source and the training
@@ -147,15 +152,13 @@ def model_options_from_flags():
     return options
 
 
-def task_from_flags():
-    imagenet.prepare_data_dir()
+def task_from_flags(config):
+    """The task of the flags, its model options and data checked (the splits of `config`)."""
     rule = rule_from_flags()
     options = model_options_from_flags()
-    try:
-        return MutualNetTask(FLAGS.model, options, rule, mutual=FLAGS.mutual,
-                             **imagenet.data_options_from_flags())
-    except (FileNotFoundError, ValueError) as err:
-        raise train_flags.FlagError("data_dir", str(err).splitlines()[0]) from None
+    imagenet.prepare_data_dir()
+    return MutualNetTask(FLAGS.model, options, rule, mutual=FLAGS.mutual, splits=config.splits,
+                         **imagenet.data_options_from_flags())
 
 
 def write_query_table(trainer, task):
