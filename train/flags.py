@@ -52,6 +52,21 @@ def builder_options(model, names):
     return options
 
 
+def with_builder_defaults(model, options):
+    """`options` plus the defaults the builder of `model` declares for its other options, so
+    the run records of --alpha=2 and of alpha's default 2 are the same model. (Options a builder
+    takes through **kwargs have no visible default: they are recorded only when given.)"""
+    import inspect
+
+    from bl_keras import models
+
+    entry = models.get_entry(model)
+    parameters = inspect.signature(entry.builder).parameters
+    defaults = {name: parameters[name].default for name in entry.options
+                if name in parameters and parameters[name].default is not inspect.Parameter.empty}
+    return dict(defaults, **options)
+
+
 def train_config():
     """A `TrainConfig` from the trainer flags, validated; `FlagError` names a bad flag."""
     return TrainConfig(**{field.name: getattr(FLAGS, field.name)
@@ -66,12 +81,15 @@ def entry_point_help(full=False):
     """The usage of the running entry point and its flags (those of the `train` modules);
     `full` adds absl's own (logging verbosity, flagfile), not the TensorFlow-internal ones."""
     main_module = sys.modules["__main__"]
-    by_module = FLAGS.flags_by_module_dict()
-    ours = [name for name in by_module
+    ours = [name for name in FLAGS.flags_by_module_dict()
             if name.startswith("train.") or name == sys.argv[0]
             or (full and name in ("absl.logging", "absl.flags"))]
     parts = [(main_module.__doc__ or "").strip()]
-    parts += [FLAGS.module_help(name) for name in sorted(ours, key=_flag_module_order)]
+    for name in sorted(ours, key=_flag_module_order):
+        text = FLAGS.module_help(name)
+        if name == sys.argv[0]:  # absl names the main module by its file: name it as run
+            text = text.replace(name, getattr(main_module.__spec__, "name", name), 1)
+        parts.append(text)
     return "\n\n".join(part for part in parts if part) + "\n"
 
 

@@ -93,24 +93,26 @@ class ImageClassificationTask(ClassificationTask):
         self._build_dataset = build_dataset
         self._data_source = data_source
         self.has_eval_data = "val" in splits
-        probes = {split: self._check_split(split) for split in splits}
+        probes = {split: self._check_split(split, training="train" in splits)
+                  for split in splits}
         if "train" in probes:
             self.num_train_examples = probes["train"].num_examples
         self.num_classes = probes["train" if "train" in probes else "val"].num_classes
 
-    def _check_split(self, split):
+    def _check_split(self, split, training):
         """Read the listing of `split` (its files or shards and labels, not the images)."""
         try:
             return self._build_dataset(split=split, training=False, batch_size=1,
                                        seed=self.seed, **self._data)
         except (FileNotFoundError, ValueError) as err:
             message = f"{SPLIT_NAMES[split]} split: {str(err).splitlines()[0]}"
-            if split == "val":
+            if split == "val" and training:
                 message += " (--noeval trains without validation)"
             raise train_flags.FlagError("data_dir", message) from None
 
     def model_config(self):
-        return {"model": self.model_name, **self.model_options, "classes": self.num_classes}
+        options = train_flags.with_builder_defaults(self.model_name, self.model_options)
+        return {"model": self.model_name, **options, "classes": self.num_classes}
 
     def data_config(self):
         return {"data_source": self._data_source, **self._data, **self._train_options}

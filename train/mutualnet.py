@@ -64,6 +64,15 @@ class MutualNetTask(imagenet.ImageClassificationTask):
     def attach(self, step):
         self._step = step
 
+    def model_config(self):
+        from bl_keras.slimmable.network import ARCHITECTURES
+
+        parameters = inspect.signature(ARCHITECTURES[self.model_name]).parameters
+        defaults = {name: parameters[name].default for name in slimmable_options(self.model_name)
+                    if parameters[name].default is not inspect.Parameter.empty}
+        return {"model": self.model_name, **defaults, **self.model_options,
+                "classes": self.num_classes}
+
     def data_config(self):
         return dict(super().data_config(), mutual=self.mutual,
                     sandwich_rule=dataclasses.asdict(self.rule))

@@ -99,7 +99,8 @@ class SpeechTask(ClassificationTask):
         return frames, states
 
     def model_config(self):
-        return {"model": self.model_name, **self.model_options, "num_states": self.num_classes}
+        options = train_flags.with_builder_defaults(self.model_name, self.model_options)
+        return {"model": self.model_name, **options, "num_states": self.num_classes}
 
     def data_config(self):
         return {**self._data, "train_data": self._train, "val_data": self._val}

@@ -69,13 +69,16 @@ def read_record(model_dir):
                                            f"directory anyway") from None
 
 
-def check_same_model(model_dir, record):
-    """Refuse a model differing from the one the checkpoints in `model_dir` were trained as;
-    returns the run options that changed, as "name: old -> new" strings."""
+def check_same_model(model_dir, record, training=True):
+    """Refuse a model differing from the one the checkpoints in `model_dir` were trained as
+    (evaluating, only the model itself must match, not `MODEL_OPTIONS`); returns the run
+    options that changed, as "name: old -> new" strings."""
     previous = read_record(model_dir)
     if previous is None:
         return []
-    differing = _changes(previous.get("model", {}), record["model"])
+    ignored = () if training else MODEL_OPTIONS
+    differing = [change for change in _changes(previous.get("model", {}), record["model"])
+                 if change.split(":")[0] not in ignored]
     if differing:
         raise ConfigError("model_dir", f"{model_dir} holds a run of another model configuration "
                                        f"({'; '.join(differing)}); use a new --model_dir, or "

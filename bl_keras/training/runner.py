@@ -49,7 +49,8 @@ def run(make_task, config, after=None):
         if not _prepare_training(task, config, is_chief=worker_identity(strategy)[2]):
             return 0
     elif not config.eval_from:  # the run's own checkpoints: they must fit the model
-        model_dir.check_same_model(config.model_dir, model_dir.run_record(task, config))
+        model_dir.check_same_model(config.model_dir, model_dir.run_record(task, config),
+                                   training=False)
     trainer = Trainer(task, config, strategy)
     if config.mode == "train":
         try:
