@@ -163,6 +163,9 @@ def model_options_from_flags():
 
 def task_from_flags(config):
     """The task of the flags, its model options and data checked (the splits of `config`)."""
+    if config.sync_bn:  # refused here too, before the task reads its data
+        raise train_flags.FlagError("sync_bn", "slimmable BatchNorm normalises each replica's "
+                                               "batch (no synchronised mode)")
     rule = rule_from_flags()
     options = model_options_from_flags()
     imagenet.prepare_data_dir()
