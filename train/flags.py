@@ -3,13 +3,16 @@
 The trainer flags are derived from the `TrainConfig` declaration (`bl_keras.training.config`):
 one flag per option, same name, help text, choices and default. Every entry point defines its
 own task flags next to these, parses with `run(main)`, and turns flag values into a
-`TrainConfig` with `train_config()`.
+`TrainConfig` with `train_config()`. `--help` and `--helpfull` list the entry point's flags
+(`--helpfull` adds absl's logging flags) and exit 0; TensorFlow's INFO log lines are hidden unless
+--verbosity is given.
 """
 
 import dataclasses
 import sys
 
 from absl import app, flags
+from absl import logging as absl_logging
 
 from bl_keras.training.config import ConfigError as FlagError
 from bl_keras.training.config import TrainConfig
@@ -49,24 +52,73 @@ def builder_options(model, names):
     return options
 
 
+def with_builder_defaults(model, options):
+    """`options` plus the defaults the builder of `model` declares for its other options, so
+    the run records of --alpha=2 and of alpha's default 2 are the same model. (Options a builder
+    takes through **kwargs have no visible default: they are recorded only when given.)"""
+    import inspect
+
+    from bl_keras import models
+
+    entry = models.get_entry(model)
+    parameters = inspect.signature(entry.builder).parameters
+    defaults = {name: parameters[name].default for name in entry.options
+                if name in parameters and parameters[name].default is not inspect.Parameter.empty}
+    return dict(defaults, **options)
+
+
 def train_config():
     """A `TrainConfig` from the trainer flags, validated; `FlagError` names a bad flag."""
     return TrainConfig(**{field.name: getattr(FLAGS, field.name)
                           for field in dataclasses.fields(TrainConfig)})
 
 
+# absl's help flags exit with status 1 and --helpfull lists every flag TensorFlow defines too.
+HELP_ARGS = ("--help", "-help", "--helpshort", "-helpshort", "-?", "--helpfull", "-helpfull")
+
+
+def entry_point_help(full=False):
+    """The usage of the running entry point and its flags (those of the `train` modules);
+    `full` adds absl's own (logging verbosity, flagfile), not the TensorFlow-internal ones."""
+    main_module = sys.modules["__main__"]
+    ours = [name for name in FLAGS.flags_by_module_dict()
+            if name.startswith("train.") or name == sys.argv[0]
+            or (full and name in ("absl.logging", "absl.flags"))]
+    parts = [(main_module.__doc__ or "").strip()]
+    for name in sorted(ours, key=_flag_module_order):
+        text = FLAGS.module_help(name)
+        if name == sys.argv[0]:  # absl names the main module by its file: name it as run
+            text = text.replace(name, getattr(main_module.__spec__, "name", name), 1)
+        parts.append(text)
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _flag_module_order(name):
+    # The entry point's own flags first, then the shared trainer flags, then absl's.
+    return (name.startswith("absl."), name == "train.flags", name)
+
+
 def _parse_flags_one_line(argv):
-    """absl's parser, but a bad flag is one line on stderr and exit status 2."""
+    """absl's parser, but a bad flag is one line on stderr and exit status 2, and --help /
+    --helpfull print the entry point's flags and exit 0."""
+    help_args = [arg for arg in argv[1:] if arg.split("=")[0] in HELP_ARGS]
+    if help_args:
+        print(entry_point_help(full=any("helpfull" in arg for arg in help_args)), end="")
+        sys.exit(0)
     try:
-        return FLAGS(argv)
+        argv = FLAGS(argv)
     except flags.Error as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    if not FLAGS["verbosity"].present:
+        # TensorFlow logs INFO lines (e.g. each checkpoint's "Sharding callback duration")
+        # through absl; --verbosity=0 brings them back.
+        absl_logging.set_verbosity(absl_logging.WARNING)
+    return argv
 
 
 def run(main):
     """`app.run(main)` where a `FlagError` raised by `main` is one line and exit status 2."""
-
 
     def guarded(argv):
         try:
@@ -79,7 +131,8 @@ def run(main):
 
 
 def run_task(make_task, after=None):
-    """The body of every entry point: parse the flags, then train or evaluate `make_task()`;
+    """The body of every entry point: parse the flags, then train or evaluate
+    `make_task(config)`, which checks the data splits `config.splits` before anything is built;
     `after(trainer, task)` runs at the end (e.g. MutualNet's query table)."""
 
     def main(argv):

@@ -5,8 +5,11 @@
     python -m train.imagenet --flagfile=configs/demo.flags          # generated data, 2 CPU cores
     python -m train.imagenet --flagfile=... --mode=eval --eval_from=runs/x/best.keras
 
-Flags given on the command line override the flagfile; `--helpfull` documents every flag.
-At the end each worker prints `global_step=<n> weights_fingerprint=<hash>`.
+Flags given on the command line override the flagfile; `--help` documents every flag.
+The data splits the run reads are checked before anything is built (`--noeval` trains without
+the validation split; `--mode=eval` reads only it), and <model_dir>/config.json keeps the run's
+configuration (`bl_keras.training.model_dir`). At the end each worker prints
+`global_step=<n> weights_fingerprint=<hash>`.
 """
 
 import os
@@ -19,6 +22,7 @@ from bl_keras.training.task import ClassificationTask
 
 FLAGS = flags.FLAGS
 DATA_SOURCES = ("imagefolder", "tfrecord", "tfds", "demo")
+SPLIT_NAMES = {"train": "training", "val": "validation"}
 # The flags that are builder options; which of them a model takes, its registry entry says.
 BUILDER_OPTION_FLAGS = ("alpha", "beta", "upsample", "merge", "branches", "num_merges",
                         "stage_depths", "stage_filters", "stem_filters")
@@ -69,7 +73,11 @@ class ImageClassificationTask(ClassificationTask):
 
     def __init__(self, model, model_options, data_source, data_dir, image_size, rotation_degrees,
                  color_jitter=0.4, min_crop_area=0.08, eval_crop_fraction=0.875, manual_dir=None,
-                 label_offset=1, num_classes=1000, shuffle_buffer=10_000, cache=False, seed=0):
+                 label_offset=1, num_classes=1000, shuffle_buffer=10_000, cache=False, seed=0,
+                 splits=("train", "val")):
+        """`splits`: those the run reads, each checked here (a missing one is a `ConfigError`
+        on --data_dir); the number of classes is the training split's (the validation split's
+        when evaluating only)."""
         from bl_keras.data import build_dataset
 
         super().__init__()
@@ -83,10 +91,31 @@ class ImageClassificationTask(ClassificationTask):
         self._train_options = dict(rotation_degrees=rotation_degrees, color_jitter=color_jitter,
                                    min_crop_area=min_crop_area, shuffle_buffer=shuffle_buffer)
         self._build_dataset = build_dataset
-        probe = build_dataset(split="train", training=False, batch_size=1, seed=seed,
-                              **self._data)
-        self.num_train_examples = probe.num_examples
-        self.num_classes = probe.num_classes
+        self._data_source = data_source
+        self.has_eval_data = "val" in splits
+        probes = {split: self._check_split(split, training="train" in splits)
+                  for split in splits}
+        if "train" in probes:
+            self.num_train_examples = probes["train"].num_examples
+        self.num_classes = probes["train" if "train" in probes else "val"].num_classes
+
+    def _check_split(self, split, training):
+        """Read the listing of `split` (its files or shards and labels, not the images)."""
+        try:
+            return self._build_dataset(split=split, training=False, batch_size=1,
+                                       seed=self.seed, **self._data)
+        except (FileNotFoundError, ValueError) as err:
+            message = f"{SPLIT_NAMES[split]} split: {str(err).splitlines()[0]}"
+            if split == "val" and training:
+                message += " (--noeval trains without validation)"
+            raise train_flags.FlagError("data_dir", message) from None
+
+    def model_config(self):
+        options = train_flags.with_builder_defaults(self.model_name, self.model_options)
+        return {"model": self.model_name, **options, "classes": self.num_classes}
+
+    def data_config(self):
+        return {"data_source": self._data_source, **self._data, **self._train_options}
 
     def build_model(self, config):
         from bl_keras import models
@@ -171,14 +200,12 @@ def data_options_from_flags():
         cache=FLAGS.cache_data, seed=FLAGS.seed)
 
 
-def task_from_flags():
-    prepare_data_dir()
-    data = data_options_from_flags()
+def task_from_flags(config):
+    """The task of the flags, its model options and data checked (the splits of `config`)."""
     options = model_options_from_flags()
-    try:
-        return ImageClassificationTask(FLAGS.model, options, **data)
-    except (FileNotFoundError, ValueError) as err:
-        raise train_flags.FlagError("data_dir", str(err).splitlines()[0]) from None
+    prepare_data_dir()
+    return ImageClassificationTask(FLAGS.model, options, splits=config.splits,
+                                   **data_options_from_flags())
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ task's loss is the sandwich rule with inplace distillation (`bl_keras.mutualnet.
 `--query` finishes with the query table (`bl_keras.mutualnet.query`) in <model_dir>/query.
 """
 
+import dataclasses
 import inspect
 import os
 import sys
@@ -62,6 +63,19 @@ class MutualNetTask(imagenet.ImageClassificationTask):
 
     def attach(self, step):
         self._step = step
+
+    def model_config(self):
+        from bl_keras.slimmable.network import ARCHITECTURES
+
+        parameters = inspect.signature(ARCHITECTURES[self.model_name]).parameters
+        defaults = {name: parameters[name].default for name in slimmable_options(self.model_name)
+                    if parameters[name].default is not inspect.Parameter.empty}
+        return {"model": self.model_name, **defaults, **self.model_options,
+                "classes": self.num_classes}
+
+    def data_config(self):
+        return dict(super().data_config(), mutual=self.mutual,
+                    sandwich_rule=dataclasses.asdict(self.rule))
 
     def calibration_options(self):
         """How the query table reads this task's training images: its source and the training
@@ -147,15 +161,16 @@ def model_options_from_flags():
     return options
 
 
-def task_from_flags():
-    imagenet.prepare_data_dir()
+def task_from_flags(config):
+    """The task of the flags, its model options and data checked (the splits of `config`)."""
+    if config.sync_bn:  # refused here too, before the task reads its data
+        raise train_flags.FlagError("sync_bn", "slimmable BatchNorm normalises each replica's "
+                                               "batch (no synchronised mode)")
     rule = rule_from_flags()
     options = model_options_from_flags()
-    try:
-        return MutualNetTask(FLAGS.model, options, rule, mutual=FLAGS.mutual,
-                             **imagenet.data_options_from_flags())
-    except (FileNotFoundError, ValueError) as err:
-        raise train_flags.FlagError("data_dir", str(err).splitlines()[0]) from None
+    imagenet.prepare_data_dir()
+    return MutualNetTask(FLAGS.model, options, rule, mutual=FLAGS.mutual, splits=config.splits,
+                         **imagenet.data_options_from_flags())
 
 
 def write_query_table(trainer, task):

@@ -9,6 +9,10 @@ Each example is the 49-frame context window of one frame; the label is that fram
 context-dependent HMM state. Frame accuracy is reported as top1. Recipe defaults: 16 epochs,
 batch 512, Nesterov SGD 0.9, lr 0.03 halved every epoch from epoch 10, gradient clipping 10,
 weight decay 1e-6 on every parameter (PyTorch's SGD weight_decay, as the paper trained).
+
+Without --val_data (or with --noeval) it trains without validation and says so; the data of
+the run (files, alignments, label ranges) is checked from the labels before anything is built.
+Metrics count frames (frames_per_sec) and skipped utterances (skipped_utterances).
 """
 
 import os
@@ -53,10 +57,15 @@ class SpeechTask(ClassificationTask):
     """Frame classification: windows of 49 frames -> the centre frame's tied state."""
 
     name = "speech"
+    example_unit = "frames"
+    skipped_unit = "utterances"
 
     def __init__(self, model, model_options, source, train_data, val_data=None,
                  train_alignments=None, val_alignments=None, num_states=None,
-                 sample_rate=16000, cache=False, seed=0):
+                 sample_rate=16000, cache=False, seed=0, splits=("train", "val")):
+        """`splits`: those the run reads, each checked here from its labels (files, label
+        ranges; a problem is a `ConfigError` naming the flag); "val" without `val_data` trains
+        without validation. The states are `num_states` or the training labels' largest + 1."""
         from bl_keras.speech.data import build_speech_dataset, speech_data_stats
 
         super().__init__()
@@ -64,15 +73,37 @@ class SpeechTask(ClassificationTask):
         self.model_options = dict(model_options)
         self.seed = seed
         self._build = build_speech_dataset
+        self._stats = speech_data_stats
         self._data = dict(source=source, num_states=num_states, sample_rate=sample_rate,
                           cache=cache)
         self._train = dict(path=train_data, alignments=train_alignments)
         self._val = dict(path=val_data, alignments=val_alignments) if val_data else None
-        self.has_eval_data = self._val is not None
-        self.num_train_examples, self.num_classes, _ = speech_data_stats(
-            source, train_data, alignments=train_alignments, num_states=num_states,
-            sample_rate=sample_rate)
+        self.has_eval_data = self._val is not None and "val" in splits
+        self.num_classes = num_states
+        if "train" in splits or num_states is None:
+            examples, self.num_classes = self._check("train_data", self._train)
+            if "train" in splits:
+                self.num_train_examples = examples
         self._data["num_states"] = self.num_classes
+        if self.has_eval_data:
+            self._check("val_data", self._val)
+
+    def _check(self, flag, data):
+        """(frames, states) of one data set, from its labels alone (no audio is read)."""
+        try:
+            frames, states, _ = self._stats(
+                self._data["source"], data["path"], alignments=data["alignments"],
+                num_states=self._data["num_states"], sample_rate=self._data["sample_rate"])
+        except (FileNotFoundError, ValueError) as err:
+            raise train_flags.FlagError(flag, str(err).splitlines()[0]) from None
+        return frames, states
+
+    def model_config(self):
+        options = train_flags.with_builder_defaults(self.model_name, self.model_options)
+        return {"model": self.model_name, **options, "num_states": self.num_classes}
+
+    def data_config(self):
+        return {**self._data, "train_data": self._train, "val_data": self._val}
 
     def build_model(self, config):
         from bl_keras import models
@@ -125,7 +156,8 @@ def model_options_from_flags():
     return options
 
 
-def task_from_flags():
+def task_from_flags(config):
+    """The task of the flags, its model options and data checked (the splits of `config`)."""
     options = model_options_from_flags()
     train, val = FLAGS.train_data, FLAGS.val_data
     if FLAGS.data_source == "demo":
@@ -136,27 +168,36 @@ def task_from_flags():
         source = "audio"
     else:
         source = FLAGS.data_source
-        if not train:
-            raise train_flags.FlagError("train_data", "required")
-        for flag in ("train_data", "val_data", "train_alignments", "val_alignments"):
-            path = getattr(FLAGS, flag)
-            if path and not os.path.exists(path):
-                raise train_flags.FlagError(flag, f"no such file or directory: {path}")
-        if source == "kaldi":
-            if not FLAGS.train_alignments:
-                raise train_flags.FlagError("train_alignments", "required with kaldi data")
-            if val and not FLAGS.val_alignments:
-                raise train_flags.FlagError("val_alignments", "required with --val_data")
-            if FLAGS.num_states is None:
-                raise train_flags.FlagError("num_states", "required with kaldi data")
+        check_data_flags(config)
     if FLAGS.num_states is not None and FLAGS.num_states < 2:
         raise train_flags.FlagError("num_states", f"must be >= 2, got {FLAGS.num_states}")
-    try:
-        return SpeechTask(FLAGS.model, options, source, train, val,
-                          FLAGS.train_alignments, FLAGS.val_alignments, FLAGS.num_states,
-                          FLAGS.sample_rate, FLAGS.cache_data, FLAGS.seed)
-    except (FileNotFoundError, ValueError) as err:
-        raise train_flags.FlagError("train_data", str(err).splitlines()[0]) from None
+    return SpeechTask(FLAGS.model, options, source, train, val, FLAGS.train_alignments,
+                      FLAGS.val_alignments, FLAGS.num_states, FLAGS.sample_rate,
+                      FLAGS.cache_data, FLAGS.seed, splits=config.splits)
+
+
+def check_data_flags(config):
+    """The data flags a run of `config` needs are given, and their paths exist."""
+    kaldi = FLAGS.data_source == "kaldi"
+    needed = []
+    if "train" in config.splits:
+        needed += ["train_data"] + (["train_alignments"] if kaldi else [])
+    if config.mode == "eval":
+        needed += ["val_data"] + (["val_alignments"] if kaldi else [])
+        if FLAGS.num_states is None:
+            needed.append("train_data")  # the states are the training labels'
+    if config.eval and FLAGS.val_data and kaldi:
+        needed.append("val_alignments")
+    for flag in ("train_data", "val_data", "train_alignments", "val_alignments"):
+        path = getattr(FLAGS, flag)
+        if path and not os.path.exists(path):
+            raise train_flags.FlagError(flag, f"no such file or directory: {path}")
+    for flag in needed:
+        if not getattr(FLAGS, flag):
+            raise train_flags.FlagError(flag, f"required for --mode={config.mode} with "
+                                              f"{FLAGS.data_source} data")
+    if kaldi and FLAGS.num_states is None:
+        raise train_flags.FlagError("num_states", "required with kaldi data")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 
 A task (`task.ClassificationTask`) supplies the model, datasets and loss; the `Trainer`
 (`trainer`) runs it as a `TrainConfig` (`config`) says, with checkpoints, resumption and the
-learning-rate schedules (`schedules`), under a strategy chosen by name (`distribute`);
+learning-rate schedules (`schedules`), under a strategy chosen by name (`distribute`), one model
+per run directory (`model_dir`: config.json, completed runs);
 `runner.run` trains or evaluates one task as the command-line entry points
 (`python -m train.imagenet`, `train.speech`, `train.mutualnet`) do.
 """

@@ -34,6 +34,9 @@ class TrainConfig:
     mode: str = option("train", "train: train (and evaluate at each epoch end); eval: evaluate "
                                 "--eval_from or the latest checkpoint of --model_dir.",
                        choices=("train", "eval"))
+    eval: bool = option(True, "Evaluate on the validation split at each epoch end and keep the "
+                              "best model as best.keras; --noeval trains without a validation "
+                              "split (no val_* metrics, no best.keras).")
     eval_from: str = option(None, "Checkpoint prefix, checkpoint directory or .keras file to "
                                   "evaluate with --mode=eval (default: latest in --model_dir).")
     strategy: str = option("auto", "Distribution: auto = mirrored when GPUs are visible, else "
@@ -99,3 +102,13 @@ class TrainConfig:
             raise ConfigError("label_smoothing", f"must be < 1, got {self.label_smoothing}")
         if self.warmup_epochs >= self.epochs:
             raise ConfigError("warmup_epochs", f"must be < --epochs ({self.epochs})")
+        if self.mode == "eval" and not self.eval:
+            raise ConfigError("eval", "--mode=eval evaluates: it cannot be combined with --noeval")
+
+    @property
+    def splits(self):
+        """The data splits this run reads: evaluation needs only the validation split,
+        --noeval only the training split."""
+        if self.mode == "eval":
+            return ("val",)
+        return ("train", "val") if self.eval else ("train",)

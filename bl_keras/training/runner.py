@@ -7,8 +7,9 @@ import sys
 import keras
 import tensorflow as tf
 
-from bl_keras.training.distribute import configure_cpu_devices, make_strategy
-from bl_keras.training.trainer import Trainer, TrainingDiverged
+from bl_keras.training import model_dir
+from bl_keras.training.distribute import configure_cpu_devices, make_strategy, worker_identity
+from bl_keras.training.trainer import Trainer, TrainingDiverged, planned_steps_per_epoch
 
 
 def load_for_eval(trainer, path):
@@ -31,14 +32,25 @@ def load_for_eval(trainer, path):
 
 
 def run(make_task, config, after=None):
-    """Run `make_task()` under `config`; exit status 0 done, 1 diverged or nothing to evaluate.
+    """Run `make_task(config)` under `config`; exit status 0 done (or already complete), 1
+    diverged or nothing to evaluate.
 
-    The strategy is created first: MultiWorkerMirroredStrategy and virtual CPU devices must be
-    set up before TensorFlow runs any op (building a task already reads its dataset).
+    Everything that can be checked without building the model is checked first: the model
+    directory, the data (the task checks the splits `config.splits` names when it is made) and
+    the directory's config.json (`model_dir`); a run found complete stops there. The strategy is
+    created before the task: MultiWorkerMirroredStrategy and virtual CPU devices must be set up
+    before TensorFlow runs any op (making a task already reads its dataset).
     """
+    model_dir.check_writable(config.model_dir)
     configure_cpu_devices(config.cpu_devices)
     strategy = make_strategy(config.strategy, config.tpu)
-    task = make_task()
+    task = make_task(config)
+    if config.mode == "train":
+        if not _prepare_training(task, config, is_chief=worker_identity(strategy)[2]):
+            return 0
+    elif not config.eval_from:  # the run's own checkpoints: they must fit the model
+        model_dir.check_same_model(config.model_dir, model_dir.run_record(task, config),
+                                   training=False)
     trainer = Trainer(task, config, strategy)
     if config.mode == "train":
         try:
@@ -60,3 +72,23 @@ def run(make_task, config, after=None):
         after(trainer, task)
     trainer.report_fingerprint()
     return 0
+
+
+def _prepare_training(task, config, is_chief):
+    """Check the model directory against this run and record it; False when the run there is
+    already complete (its latest checkpoint is at the planned steps and model.keras is
+    written), so there is nothing to do."""
+    record = model_dir.run_record(task, config)
+    changed = model_dir.check_same_model(config.model_dir, record)
+    total = planned_steps_per_epoch(config, task.num_train_examples) * config.epochs
+    done = model_dir.latest_step(config.model_dir)
+    if (done is not None and done >= total
+            and os.path.exists(os.path.join(config.model_dir, "model.keras"))):
+        print(f"already complete: {done} steps, see {config.model_dir}", flush=True)
+        return False
+    if changed and is_chief:
+        print(f"Changed since the last run in {config.model_dir}: {'; '.join(changed)}",
+              flush=True)
+    if is_chief:
+        model_dir.write_record(config.model_dir, record)
+    return True

@@ -2,7 +2,9 @@
 
 A task is written for one replica (Model Garden style); the `Trainer` runs it under any strategy.
 `ClassificationTask` serves image classification and frame classification (speech) alike:
-subclasses provide `build_model`, `train_dataset`, `eval_dataset` and `num_train_examples`.
+subclasses provide `build_model`, `train_dataset`, `eval_dataset` and `num_train_examples`, and
+describe themselves for the run's config.json (`model_config`, `data_config`). A task checks its
+data when it is made, before the trainer builds anything: the splits it is asked for must exist.
 """
 
 import tensorflow as tf
@@ -13,8 +15,11 @@ class ClassificationTask:
 
     name = "classification"
     num_classes = None
-    num_train_examples = None
+    num_train_examples = None  # None when the run does not read the training split
     has_eval_data = True
+    # What one example and one dropped input are, in metric names: images_per_sec, skipped_images.
+    example_unit = "images"
+    skipped_unit = "images"
 
     def __init__(self):
         self._skip_counters = []
@@ -22,6 +27,15 @@ class ClassificationTask:
     def build_model(self, config):
         """A Keras model producing logits; called inside the strategy scope."""
         raise NotImplementedError
+
+    def model_config(self):
+        """The options the model's weights depend on (name, builder options, classes): a run
+        into a directory trained with others is refused."""
+        return {"classes": self.num_classes}
+
+    def data_config(self):
+        """The data options of the run (recorded; they may change when a run resumes)."""
+        return {}
 
     def attach(self, step):
         """Called by the trainer with its step counter (a variable): tasks whose loss draws

@@ -66,6 +66,19 @@ def is_decayed(variable, decay_all):
     return decay_all or variable.path.endswith("kernel")
 
 
+def planned_steps_per_epoch(config, num_train_examples):
+    """--steps_per_epoch, or the training examples // batch (1 when evaluating only, which reads
+    no training split)."""
+    if config.steps_per_epoch:
+        return config.steps_per_epoch
+    if num_train_examples is None:
+        return 1
+    if num_train_examples < config.batch_size:
+        raise ConfigError("batch_size", f"{config.batch_size} exceeds the "
+                                        f"{num_train_examples} training examples")
+    return num_train_examples // config.batch_size
+
+
 class Trainer:
     def __init__(self, task, config, strategy=None):
         self.task = task
@@ -78,11 +91,8 @@ class Trainer:
             if getattr(config, flag) % replicas:
                 raise ConfigError(flag, f"{getattr(config, flag)} is not divisible by the "
                                         f"{replicas} replicas of the strategy")
-        self.steps_per_epoch = config.steps_per_epoch or (
-            task.num_train_examples // config.batch_size)
-        if self.steps_per_epoch < 1:
-            raise ConfigError("batch_size", f"{config.batch_size} exceeds the "
-                                             f"{task.num_train_examples} training examples")
+        self.steps_per_epoch = planned_steps_per_epoch(config, task.num_train_examples)
+        self.evaluates = config.eval and task.has_eval_data
         self.total_steps = self.steps_per_epoch * config.epochs
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
@@ -284,7 +294,8 @@ class Trainer:
         return self.global_step
 
     def evaluate(self):
-        """Top-1/top-5/loss and images/s on the evaluation set."""
+        """Top-1/top-5/loss, examples and examples/s on the evaluation set (named by the
+        task's unit: images, images_per_sec)."""
         dataset = self._eval_dataset()
         if dataset is None:
             return {}
@@ -302,8 +313,9 @@ class Trainer:
         elapsed = max(time.time() - start, 1e-9)
         result = self._averages(totals) if totals else {"loss": float("nan"), "top1": 0.0,
                                                         "top5": 0.0}
-        result.update(images=int(totals.get("count", 0)),
-                      images_per_sec=totals.get("count", 0) / elapsed)
+        unit = self.task.example_unit
+        result.update({unit: int(totals.get("count", 0)),
+                       f"{unit}_per_sec": totals.get("count", 0) / elapsed})
         return result
 
     def step_runner(self, start_step=0):
@@ -323,16 +335,21 @@ class Trainer:
         print(f"Training {self.model.name}: {self.total_steps} steps "
               f"({config.epochs} epochs x {self.steps_per_epoch}), global batch "
               f"{config.batch_size} on {replicas} replica(s)", flush=True)
+        if not self.evaluates:
+            print("Training without validation (--noeval or no validation data): no val_* "
+                  "metrics, no best.keras", flush=True)
+        unit, per_sec = self.task.example_unit, f"{self.task.example_unit}_per_sec"
+        rate_label = f"{unit}/s"
 
         last_record = None
         while self.global_step < self.total_steps:
             epoch = self.global_step // self.steps_per_epoch
             epoch_end = (epoch + 1) * self.steps_per_epoch
             progbar = keras.utils.Progbar(self.steps_per_epoch, stateful_metrics=[
-                "loss", "top1", "images/s"]) if (config.progress and self.is_chief) else None
+                "loss", "top1", rate_label]) if (config.progress and self.is_chief) else None
             if progbar is not None:
                 print(f"Epoch {epoch + 1}/{config.epochs}", flush=True)
-            totals, images, busy = {}, 0.0, 0.0
+            totals, examples, busy = {}, 0.0, 0.0
             while self.global_step < epoch_end:
                 tick = time.time()
                 sums = {k: float(v) for k, v in run_step().items()}
@@ -345,12 +362,12 @@ class Trainer:
                         f"good checkpoint is in {self._ckpt_dir}.")
                 for k, v in sums.items():
                     totals[k] = totals.get(k, 0.0) + v
-                images += sums["count"]
+                examples += sums["count"]
                 if progbar is not None:
                     averages = self._averages(totals)
                     progbar.update(step - epoch * self.steps_per_epoch, [
                         ("loss", averages["loss"]), ("top1", averages["top1"]),
-                        ("images/s", images / max(busy, 1e-9))])
+                        (rate_label, examples / max(busy, 1e-9))])
                 if step % config.checkpoint_every == 0 and step < epoch_end:
                     self._save_checkpoint()
 
@@ -358,12 +375,12 @@ class Trainer:
             record = {"epoch": epoch + 1, "step": self.global_step,
                       "lr": float(self.schedule(self.global_step - 1)),
                       "train_loss": train["loss"], "train_top1": train["top1"],
-                      "train_top5": train["top5"], "images_per_sec": images / max(busy, 1e-9),
-                      "skipped_images": int(self.task.skipped_inputs())}
-            val = self.evaluate()
+                      "train_top5": train["top5"], per_sec: examples / max(busy, 1e-9),
+                      f"skipped_{self.task.skipped_unit}": int(self.task.skipped_inputs())}
+            val = self.evaluate() if self.evaluates else {}
             if val:
-                record.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"],
-                              eval_images_per_sec=val["images_per_sec"])
+                record.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
+                record[f"eval_{per_sec}"] = val[per_sec]
                 if val["top1"] > float(self.best_top1.numpy()):
                     self.best_top1.assign(val["top1"])
                     self._save_keras("best.keras")

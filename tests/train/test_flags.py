@@ -43,8 +43,20 @@ def test_missing_data_dir(tmp_path):
     assert "--data_dir" in line and "nowhere" in line
 
 
+@pytest.mark.parametrize("module", ["train.imagenet", "train.speech", "train.mutualnet"])
+def test_help_lists_the_entry_points_flags_and_exits_0(module):
+    short, full = (run_module(module, [arg]) for arg in ("--help", "--helpfull"))
+    assert short.returncode == 0 and full.returncode == 0, short.stderr + full.stderr
+    for proc in (short, full):
+        assert f"python -m {module}" in proc.stdout  # the usage
+        assert "--model_dir:" in proc.stdout and "--[no]eval:" in proc.stdout
+        assert "tensor_tracer" not in proc.stdout and "--pfor" not in proc.stdout
+    assert "--verbosity:" in full.stdout and "--verbosity:" not in short.stdout
+
+
 def test_helpfull_documents_the_flags():
     proc = run_module("train.imagenet", ["--helpfull"])
+    assert proc.returncode == 0
     for flag in ("strategy", "checkpoint_every", "weight_decay_all", "precision",
                  "jit_compile", "sync_bn", "data_source", "steps_per_epoch", "label_smoothing",
                  "warmup_epochs", "image_size", "model_dir"):

@@ -25,6 +25,10 @@ def test_audio_corpus_trains_and_reports_frame_accuracy(corpus, tmp_path):
     record = metrics(tmp_path)[0]
     assert record["step"] == 3 and np.isfinite(record["train_loss"])
     assert 0.0 <= record["val_top1"] <= 1.0 and record["lr"] > 0
+    # Speech counts frames and skipped utterances, not images.
+    assert record["frames_per_sec"] > 0 and record["eval_frames_per_sec"] > 0
+    assert record["skipped_utterances"] == 0
+    assert not [key for key in record if "images" in key], record
     assert fingerprint_line(proc.stdout).startswith("global_step=3 ")
 
 
@@ -47,7 +51,25 @@ def test_kaldi_features_and_alignments_train(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "utt3" in proc.stderr
     record = metrics(tmp_path / "run")[0]
-    assert record["step"] == 3 and record["skipped_images"] >= 1
+    assert record["step"] == 3 and record["skipped_utterances"] >= 1
+    assert "Training without validation" in proc.stdout  # no --val_data
+    assert not [key for key in record if key.startswith("val_")], record
+
+
+def test_val_data_with_labels_outside_the_training_states_fails_at_start(corpus, tmp_path):
+    import shutil
+
+    val = tmp_path / "val"
+    shutil.copytree(f"{corpus}/val", val)
+    labels = sorted(val.glob("*.labels"))
+    labels[0].write_text(" ".join(["999"] * len(labels[0].read_text().split())))
+    proc = run_module("train.speech", TINY + [
+        "--data_source=audio", f"--train_data={corpus}/train", f"--val_data={val}",
+        f"--model_dir={tmp_path / 'run'}"])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and lines[0].startswith("error: --val_data:") and "999" in lines[0]
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("extra,flag", [
