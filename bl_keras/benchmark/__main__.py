@@ -18,13 +18,14 @@ import subprocess
 import sys
 
 from bl_keras.benchmark import measure as measure_module
+from bl_keras.command_line import HelpFormatter
 
 DEFAULT_MODELS = "resnet50,bl_resnet50"
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bl_keras.benchmark", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--models", default=None,
                         help=f"comma-separated model names (default {DEFAULT_MODELS}; with "
                              "--report, the report's inference models)")
@@ -32,11 +33,12 @@ def parse_args(argv):
     parser.add_argument("--size", type=int, default=224, help="input image side")
     parser.add_argument("--mode", choices=measure_module.MODES, default="infer",
                         help="infer: forward passes; train: full trainer steps")
-    parser.add_argument("--precision", choices=measure_module.PRECISIONS, default="float32")
+    parser.add_argument("--precision", choices=measure_module.PRECISIONS, default="float32",
+                        help="compute precision (Keras dtype policy)")
     parser.add_argument("--jit_compile", action="store_true", help="compile with XLA")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
-    parser.add_argument("--classes", type=int, default=1000)
+    parser.add_argument("--classes", type=int, default=1000, help="classifier outputs")
     parser.add_argument("--strategy", default="auto",
                         help="training distribution strategy (see train.imagenet --strategy)")
     parser.add_argument("--isolate", action="store_true",

@@ -18,11 +18,11 @@ import sys
 import tempfile
 
 from bl_keras import models
+from bl_keras.command_line import HelpFormatter, check_can_write
 from bl_keras.convert.checkpoint import CheckpointReadError, read_state_dict
 from bl_keras.convert.expected_shapes import convertible_models
 from bl_keras.convert.mismatch import CheckpointMismatchError
 from bl_keras.convert.official import from_official
-from bl_keras.overwrite import check_can_write
 
 # `<model>_a<alpha>_b<beta>`: the names of the shared manifest (e.g. bl_resnet50_a2_b4).
 _SUFFIX = re.compile(r"^(?P<name>.+)_a(?P<alpha>\d+)_b(?P<beta>\d+)$")
@@ -56,7 +56,7 @@ def resolve_arch(arch, alpha=None, beta=None):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, 
         prog="python -m bl_keras.convert",
         description="Convert a released PyTorch bL-Net checkpoint into a Keras model.")
     parser.add_argument("--checkpoint", required=True,

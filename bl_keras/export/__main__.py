@@ -15,12 +15,12 @@ import keras
 
 import bl_keras  # noqa: F401  (registers the layers for .keras deserialization)
 from bl_keras import slimmable
+from bl_keras.command_line import HelpFormatter, check_can_write
 from bl_keras.data.preprocessing import EVAL_CROP_FRACTION
 from bl_keras.export.head import OUTPUT_KINDS
 from bl_keras.export.images import find_images, load_images
 from bl_keras.export.saved_model import export_saved_model
 from bl_keras.export.tflite import export_tflite
-from bl_keras.overwrite import check_can_write
 from bl_keras.slimmable.calibration_images import calibrate, training_augmentation
 
 FORMATS = ("saved_model", "tflite")
@@ -32,7 +32,7 @@ def parse_args(argv=None):
         description="Export a .keras classifier as a TF Serving SavedModel (encoded images in, "
                     "top-k classes out) or as a float32 / int8 TFLite model (a preprocessed "
                     "[1, S, S, 3] image in).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     parser.add_argument("--model", required=True, help="the .keras file")
     parser.add_argument("--output", required=True,
                         help="SavedModel directory (e.g. models/bl_resnet50/1) or .tflite file")

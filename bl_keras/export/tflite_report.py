@@ -26,6 +26,7 @@ import keras
 import numpy as np
 
 import bl_keras
+from bl_keras.command_line import HelpFormatter
 from bl_keras.data.demo import make_demo_dataset
 from bl_keras.data.preprocessing import EVAL_CROP_FRACTION
 from bl_keras.export.images import class_of, find_images, load_images
@@ -34,7 +35,7 @@ from bl_keras.export.tflite import convert_to_tflite
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bl_keras.export.tflite_report",
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, prog="python -m bl_keras.export.tflite_report",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="bl_resnet50,resnet50",
                         help="comma-separated registry names or .keras files")

@@ -16,6 +16,7 @@ import keras
 
 import bl_keras  # noqa: F401  (registers the layers for .keras deserialization)
 from bl_keras import slimmable
+from bl_keras.command_line import HelpFormatter
 from bl_keras.data import SOURCES
 from bl_keras.data.preprocessing import EVAL_CROP_FRACTION
 from bl_keras.mutualnet.output import format_table, write_table
@@ -24,7 +25,7 @@ from bl_keras.slimmable.calibration_images import training_augmentation
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter, 
         prog="python -m bl_keras.mutualnet.query",
         description="Calibrate and evaluate a slimmable network at every (width, resolution), "
                     "write the query table and pick the best configuration under a budget.")

@@ -15,6 +15,8 @@ import argparse
 import json
 import sys
 
+from bl_keras.command_line import HelpFormatter
+
 
 def _build(name, options):
     from bl_keras import models
@@ -88,7 +90,7 @@ def model_options(args, entry):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bl_keras.profiling", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--model", help="profile one model (a bl_keras.models name)")
     parser.add_argument("--alpha", type=int, help="width ratio of big to little branch (bL)")
     parser.add_argument("--beta", type=int, help="depth ratio of big to little branch (bL)")

@@ -25,6 +25,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from bl_keras.command_line import HelpFormatter
 from bl_keras.speech import corpus, features
 
 DEFAULT_CHUNK_FRAMES = 1000
@@ -135,7 +136,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m bl_keras.speech.posteriors",
         description="Frame log-posteriors (or pseudo log-likelihoods) as a Kaldi ark.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     parser.add_argument("--model", required=True, help=".keras acoustic model")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--feats", help="feats.scp of (frames, 64) log-mel features")
