@@ -21,7 +21,7 @@ from train import flags as train_flags
 from bl_keras.training.task import ClassificationTask
 
 FLAGS = flags.FLAGS
-DATA_SOURCES = ("imagefolder", "tfrecord", "tfds", "demo")
+DATA_SOURCES = ("imagefolder", "tfrecord", "tfds", "idx", "demo")
 SPLIT_NAMES = {"train": "training", "val": "validation"}
 # The flags that are builder options; which of them a model takes, its registry entry says.
 BUILDER_OPTION_FLAGS = ("alpha", "beta", "upsample", "merge", "branches", "num_merges",
@@ -44,10 +44,16 @@ flags.DEFINE_boolean("zero_init_residual", True, "Zero-initialise the last BN ga
                      "residual branch (released code).")
 flags.DEFINE_enum("data_source", "imagefolder", list(DATA_SOURCES),
                   "imagefolder: <data_dir>/{train,val}/<class>/*; tfrecord: TF ImageNet shards "
-                  "<data_dir>/{train,validation}-*; tfds: imagenet2012 in <data_dir>; demo: "
-                  "generate the embedded demo set into <data_dir> and read it as imagefolder.")
+                  "<data_dir>/{train,validation}-*; tfds: the --tfds_name dataset in <data_dir>; "
+                  "idx: MNIST-format files <data_dir>/{train,t10k}-{images-idx3,labels-idx1}-"
+                  "ubyte[.gz] (Fashion-MNIST, MNIST, KMNIST; grayscale, replicated to 3 "
+                  "channels); demo: generate the embedded demo set into <data_dir> and read it "
+                  "as imagefolder.")
 flags.DEFINE_string("data_dir", None, "Dataset directory (see --data_source). Required.")
 flags.DEFINE_string("manual_dir", None, "tfds: directory holding the ImageNet tar files.")
+flags.DEFINE_string("tfds_name", "imagenet2012", "tfds: the dataset (an image classification "
+                    "set: imagenet2012, fashion_mnist, ...); val reads its validation split, "
+                    "or its test split when it has none.")
 flags.DEFINE_integer("label_offset", 1, "tfrecord: subtracted from image/class/label "
                      "(1 for the TF ImageNet export, whose label 0 is background).")
 flags.DEFINE_integer("num_classes", 1000, "tfrecord: number of classes.")
@@ -73,7 +79,7 @@ class ImageClassificationTask(ClassificationTask):
 
     def __init__(self, model, model_options, data_source, data_dir, image_size, rotation_degrees,
                  color_jitter=0.4, min_crop_area=0.08, eval_crop_fraction=0.875, manual_dir=None,
-                 label_offset=1, num_classes=1000, shuffle_buffer=10_000, cache=False, seed=0,
+                 tfds_name="imagenet2012", label_offset=1, num_classes=1000, shuffle_buffer=10_000, cache=False, seed=0,
                  splits=("train", "val")):
         """`splits`: those the run reads, each checked here (a missing one is a `ConfigError`
         on --data_dir); the number of classes is the training split's (the validation split's
@@ -86,7 +92,7 @@ class ImageClassificationTask(ClassificationTask):
         self.seed = seed
         self._data = dict(source_name="imagefolder" if data_source == "demo" else data_source,
                           data_dir=data_dir, image_size=image_size, manual_dir=manual_dir,
-                          label_offset=label_offset, num_classes=num_classes, cache=cache,
+                          tfds_name=tfds_name, label_offset=label_offset, num_classes=num_classes, cache=cache,
                           eval_crop_fraction=eval_crop_fraction)
         self._train_options = dict(rotation_degrees=rotation_degrees, color_jitter=color_jitter,
                                    min_crop_area=min_crop_area, shuffle_buffer=shuffle_buffer)
@@ -183,8 +189,8 @@ def prepare_data_dir():
 
 def data_options_from_flags():
     """The data and augmentation arguments of `ImageClassificationTask`, validated."""
-    if FLAGS.image_size < 32:
-        raise train_flags.FlagError("image_size", f"must be >= 32, got {FLAGS.image_size}")
+    if FLAGS.image_size < 16:  # (28: MNIST-format sets at their own size)
+        raise train_flags.FlagError("image_size", f"must be >= 16, got {FLAGS.image_size}")
     for name in ("min_crop_area", "eval_crop_fraction"):
         if not 0 < getattr(FLAGS, name) <= 1:
             raise train_flags.FlagError(name, f"must be in (0, 1], got {getattr(FLAGS, name)}")
@@ -195,7 +201,7 @@ def data_options_from_flags():
         data_source=FLAGS.data_source, data_dir=FLAGS.data_dir, image_size=FLAGS.image_size,
         rotation_degrees=rotation, color_jitter=FLAGS.color_jitter,
         min_crop_area=FLAGS.min_crop_area, eval_crop_fraction=FLAGS.eval_crop_fraction,
-        manual_dir=FLAGS.manual_dir, label_offset=FLAGS.label_offset,
+        manual_dir=FLAGS.manual_dir, tfds_name=FLAGS.tfds_name, label_offset=FLAGS.label_offset,
         num_classes=FLAGS.num_classes, shuffle_buffer=FLAGS.shuffle_buffer,
         cache=FLAGS.cache_data, seed=FLAGS.seed)
 

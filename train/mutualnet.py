@@ -166,6 +166,10 @@ def task_from_flags(config):
     if config.sync_bn:  # refused here too, before the task reads its data
         raise train_flags.FlagError("sync_bn", "slimmable BatchNorm normalises each replica's "
                                                "batch (no synchronised mode)")
+    if FLAGS.query and FLAGS.data_source == "tfds" and FLAGS.tfds_name != "imagenet2012":
+        # The query table's calibration reads a source by its name alone.
+        raise train_flags.FlagError("query", f"the query table reads tfds imagenet2012 only, "
+                                             f"not --tfds_name={FLAGS.tfds_name}")
     rule = rule_from_flags()
     options = model_options_from_flags()
     imagenet.prepare_data_dir()

@@ -1,15 +1,16 @@
-"""Input pipelines: ImageFolder / TFRecord / tfds sources, augmentation, demo data."""
+"""Input pipelines: ImageFolder / TFRecord / tfds / IDX sources, augmentation, demo data."""
 
 from bl_keras.data.pipeline import SOURCES, DatasetInfo, build_dataset
 from bl_keras.data.preprocessing import (IMAGENET_MEAN, IMAGENET_STD,
                                          decode_image, eval_preprocess,
                                          normalize, train_preprocess)
-from bl_keras.data.sources import (Source, imagefolder_source, tfds_source,
-                                   tfrecord_source)
+from bl_keras.data.sources import (Source, idx_source, imagefolder_source,
+                                   tfds_source, tfrecord_source)
 
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "SOURCES", "DatasetInfo", "Source",
-    "build_dataset", "decode_image", "eval_preprocess", "imagefolder_source",
+    "build_dataset", "decode_image", "eval_preprocess", "idx_source",
+    "imagefolder_source",
     "make_demo_dataset", "normalize", "tfds_source", "tfrecord_source",
     "train_preprocess",
 ]

@@ -8,7 +8,9 @@
     print("corrupt images skipped:", info.num_skipped)
 
 `info.dataset` yields ``(images, labels)``: float32 [B, S, S, 3] NHWC images,
-ImageNet-normalised, and int32 [B] labels.  Training pipelines repeat
+ImageNet-normalised, and int32 [B] labels.  Grayscale images (IDX sets,
+fashion_mnist, grayscale files) are replicated to 3 identical channels by
+`preprocessing.decode_image`.  Training pipelines repeat
 forever, shuffle and drop the last partial batch; evaluation pipelines make
 one pass in file order and keep the remainder.
 
@@ -52,6 +54,7 @@ SOURCES = {
     "imagefolder": sources.imagefolder_source,
     "tfrecord": sources.tfrecord_source,
     "tfds": sources.tfds_source,
+    "idx": sources.idx_source,
 }
 
 
@@ -72,15 +75,17 @@ def build_dataset(source_name, data_dir, split, *, training, batch_size,
                   image_size, seed, input_context=None, rotation_degrees=0.0,
                   color_jitter=0.4, min_crop_area=0.08,
                   eval_crop_fraction=preprocessing.EVAL_CROP_FRACTION,
-                  manual_dir=None, shuffle_buffer=10_000,
+                  manual_dir=None, tfds_name="imagenet2012", shuffle_buffer=10_000,
                   cache=False, label_offset=1, num_classes=1000,
                   skip_examples=0):
     """Builds the input pipeline of one worker; see the module docstring.
 
     Args:
-      source_name: "imagefolder", "tfrecord" or "tfds".
-      data_dir: ImageFolder root, TFRecord directory or tfds data_dir.
-      split: "train" or "val" ("validation" is accepted too).
+      source_name: "imagefolder", "tfrecord", "tfds" or "idx".
+      data_dir: ImageFolder root, TFRecord directory, tfds data_dir or the
+        directory of the four IDX files.
+      split: "train" or "val" ("validation" is accepted too; tfds and idx
+        also take "test", the same split as "val").
       training: augment, shuffle, repeat and drop the remainder if True;
         otherwise centre-crop and make a single ordered pass.
       batch_size: size of the batches this pipeline yields.  Under
@@ -98,6 +103,7 @@ def build_dataset(source_name, data_dir, split, *, training, batch_size,
       eval_crop_fraction: evaluation resizes the shorter side to
         image_size / eval_crop_fraction, then centre crops (0.875: 256->224).
       manual_dir: tfds only; directory of the ImageNet tars to prepare from.
+      tfds_name: tfds only; the dataset, e.g. "imagenet2012", "fashion_mnist".
       shuffle_buffer: element shuffle buffer (training only).
       cache: keep the decoded images in memory after the first pass; only
         for small datasets such as the demo data.
@@ -121,7 +127,7 @@ def build_dataset(source_name, data_dir, split, *, training, batch_size,
     if source_name == "tfrecord":
         extra = dict(label_offset=label_offset, num_classes=num_classes)
     elif source_name == "tfds":
-        extra = dict(manual_dir=manual_dir)
+        extra = dict(manual_dir=manual_dir, name=tfds_name)
     source = SOURCES[source_name](data_dir, split, input_context=input_context,
                                   shuffle=training, seed=seed, **extra)
     skipped, reported = _make_counter(), _make_key_set()

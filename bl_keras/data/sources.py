@@ -1,4 +1,4 @@
-"""Where the images come from: ImageFolder trees, TFRecord shards or tfds.
+"""Where the images come from: ImageFolder trees, TFRecord shards, tfds or IDX files.
 
 Each `*_source` function returns a `Source`: a `tf.data.Dataset` of
 ``(item, label, key)`` records for this input pipeline's shard plus the size
@@ -6,7 +6,8 @@ of the whole split and the number of classes.
 
 * ``item`` is what `Source.load` turns into encoded image bytes: a file path
   for ImageFolder (so shuffling moves short strings, and reading happens in
-  the parallel decode step), the bytes themselves for TFRecord and tfds.
+  the parallel decode step), the bytes themselves for TFRecord and tfds, the
+  raw pixels of one image for IDX (`load` encodes them as PNG).
 * ``label`` is an int32 class index in [0, num_classes).
 * ``key`` is a human-readable name of the record (path, shard[index] or file
   name) used when a corrupt image is reported.
@@ -22,7 +23,10 @@ import os
 import struct
 from typing import Callable
 
+import numpy as np
 import tensorflow as tf
+
+from bl_keras.data import idx
 
 # Extensions `tf.io.decode_image` can read (torchvision also lists
 # .ppm/.pgm/.tif, which TensorFlow cannot decode, so they are not collected).
@@ -32,7 +36,10 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 _IMAGEFOLDER_SPLITS = {"train": "train", "val": "val", "validation": "val"}
 _TFRECORD_SPLITS = {"train": "train", "val": "validation",
                     "validation": "validation"}
-_TFDS_SPLITS = _TFRECORD_SPLITS
+_TFDS_SPLITS = {"train": "train", "val": "eval", "validation": "eval",
+                "test": "eval"}  # "eval": the dataset's validation or test split
+_IDX_SPLITS = {"train": "train", "val": "t10k", "validation": "t10k",
+               "test": "t10k"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,20 +152,26 @@ def tfrecord_source(data_dir, split, *, input_context=None, shuffle=False,
 
 
 def tfds_source(data_dir, split, *, input_context=None, shuffle=False,
-                seed=None, manual_dir=None):
-    """Reads the tfds ``imagenet2012`` dataset prepared under `data_dir`.
+                seed=None, manual_dir=None, name="imagenet2012"):
+    """Reads the tfds image classification dataset `name` prepared under `data_dir`.
 
-    With `manual_dir` (the directory holding ILSVRC2012_img_*.tar) the
-    dataset is prepared first if needed.  Images are read still encoded
-    (SkipDecoding) so every source shares one decode/augment path.  Shards
-    are even element ranges of the split (`tfds.even_splits`).
+    Any dataset with "image" and "label" features works (``imagenet2012``,
+    ``fashion_mnist``, ...).  "val" (or "validation", "test") reads the
+    dataset's validation split, or its test split when it has none
+    (fashion_mnist: train/test).  With `manual_dir` (for imagenet2012 the
+    directory holding ILSVRC2012_img_*.tar) the dataset is prepared first if
+    needed.  Images are read still encoded (SkipDecoding) so every source
+    shares one decode/augment path; grayscale images become RGB there.
+    Shards are even element ranges of the split (`tfds.even_splits`).
     """
     import tensorflow_datasets as tfds  # Heavy import; only this source needs it.
 
     if data_dir is not None:
         _require_dir(data_dir)
+    builder = tfds.builder(name, data_dir=data_dir)
     split = _split_name(split, _TFDS_SPLITS)
-    builder = tfds.builder("imagenet2012", data_dir=data_dir)
+    if split == "eval":
+        split = _tfds_eval_split(builder, name)
     if manual_dir is not None:
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
@@ -166,20 +179,24 @@ def tfds_source(data_dir, split, *, input_context=None, shuffle=False,
     if input_context is not None:
         read_split = tfds.even_splits(
             split, input_context.num_input_pipelines)[input_context.input_pipeline_id]
+    # Reported with a corrupt image: its file name where the dataset keeps one.
+    key_feature = ("file_name" if "file_name" in builder.info.features
+                   else "tfds_id")
 
     def read(split_arg, shuffle_files):
         try:
             return builder.as_dataset(
                 split=split_arg, shuffle_files=shuffle_files,
-                read_config=tfds.ReadConfig(shuffle_seed=seed),
+                read_config=tfds.ReadConfig(shuffle_seed=seed, add_tfds_id=True),
                 decoders={"image": tfds.decode.SkipDecoding()})
         except AssertionError as error:  # tfds' "could not find data" error.
+            how = ("pass manual_dir to prepare it" if name == "imagenet2012"
+                   else f"prepare it with `tfds build {name} --data_dir=...`")
             raise FileNotFoundError(
-                f"tfds imagenet2012 is not prepared under {data_dir}; pass "
-                f"manual_dir to prepare it") from error
+                f"tfds {name} is not prepared under {data_dir}; {how}") from error
 
     records = read(read_split, shuffle).map(
-        lambda ex: (ex["image"], tf.cast(ex["label"], tf.int32), ex["file_name"]))
+        lambda ex: (ex["image"], tf.cast(ex["label"], tf.int32), ex[key_feature]))
     if split in builder.info.splits:
         num_examples = builder.info.splits[split].num_examples
     else:  # No recorded split sizes (e.g. under tfds.testing.mock_data): count.
@@ -188,10 +205,89 @@ def tfds_source(data_dir, split, *, input_context=None, shuffle=False,
     return Source(records, tf.identity, num_examples, num_classes)
 
 
+def idx_source(data_dir, split, *, input_context=None, shuffle=False,
+               seed=None):
+    """Reads an MNIST-format set: the four IDX files in `data_dir`.
+
+    ``train-images-idx3-ubyte`` / ``train-labels-idx1-ubyte`` are the "train"
+    split, ``t10k-images-idx3-ubyte`` / ``t10k-labels-idx1-ubyte`` the "val"
+    (or "validation", "test") split, each plain or gzipped (``.gz``; the
+    content, not the name, tells).  Fashion-MNIST, MNIST and KMNIST ship so.
+
+    The number of classes is the largest train label + 1 (10 for those sets;
+    EMNIST letters, labelled 1..26, gets 27 with class 0 unused); a test label
+    outside it is an error.  Headers, lengths and counts are checked here and
+    the labels read (small); the images are read lazily from the file.
+
+    Grayscale: `load` encodes each rows x columns image as a 1-channel PNG,
+    and the shared `decode_image` replicates it to 3 identical channels, as
+    it does for any grayscale JPEG/PNG.  So every model of the zoo (all take
+    RGB) and the ImageNet normalisation work unchanged, an IDX image gives
+    the same tensor as the same picture saved as PNG in an ImageFolder tree,
+    and the cost is a 3-channel stem (a few thousand extra MACs at 28x28).
+    """
+    _require_dir(data_dir)
+    prefix = _split_name(split, _IDX_SPLITS)
+    images = idx.read_header(_idx_file(data_dir, prefix, "images-idx3"), ndim=3)
+    labels_path = _idx_file(data_dir, prefix, "labels-idx1")
+    labels = idx.read_labels(labels_path)
+    if labels.size != images.count:
+        raise ValueError(f"{images.path} holds {images.count} images but "
+                         f"{labels_path} {labels.size} labels")
+    if images.count == 0:
+        raise ValueError(f"{images.path}: holds no images")
+    train_labels = (labels if prefix == "train" else
+                    idx.read_labels(_idx_file(data_dir, "train", "labels-idx1")))
+    num_classes = int(train_labels.max()) + 1
+    if labels.max() >= num_classes:
+        raise ValueError(f"{labels_path}: label {labels.max()} is outside the "
+                         f"{num_classes} classes of the train labels")
+
+    records = tf.data.Dataset.zip(
+        idx.image_records(images),
+        tf.data.Dataset.from_tensor_slices(labels.astype(np.int32))).enumerate()
+    if input_context is not None:
+        records = records.shard(input_context.num_input_pipelines,
+                                input_context.input_pipeline_id)
+    if shuffle:  # A whole set is tens of MB: a full per-epoch permutation.
+        records = records.shuffle(images.count, seed=seed,
+                                  reshuffle_each_iteration=True)
+    rows, columns = images.dims[1:]
+
+    def record(index, example):
+        pixels, label = example
+        key = tf.strings.join([images.path, "[", tf.strings.as_string(index), "]"])
+        return pixels, label, key
+
+    def load(pixels):
+        image = tf.reshape(tf.io.decode_raw(pixels, tf.uint8), [rows, columns, 1])
+        return tf.io.encode_png(image)
+
+    return Source(records.map(record), load, images.count, num_classes)
+
+
 def _split_name(split, names):
     if split not in names:
         raise ValueError(f"Unknown split {split!r}; use one of {sorted(names)}")
     return names[split]
+
+
+def _tfds_eval_split(builder, name):
+    """The split "val" reads: the recorded validation split, else the test split (splits
+    are recorded once the dataset is prepared; imagenet2012's is known)."""
+    recorded = set(builder.info.splits)
+    if recorded:
+        return "validation" if "validation" in recorded else "test"
+    return "validation" if name == "imagenet2012" else "test"
+
+
+def _idx_file(data_dir, prefix, kind):
+    """``<prefix>-<kind>-ubyte``, or its ``.gz`` when only that exists."""
+    path = os.path.join(data_dir, f"{prefix}-{kind}-ubyte")
+    for candidate in (path, path + ".gz"):
+        if os.path.exists(candidate):
+            return candidate
+    raise FileNotFoundError(f"{path}: no such file (nor {os.path.basename(path)}.gz)")
 
 
 def _require_dir(path):
