@@ -1,5 +1,6 @@
 """The trainers on MNIST-format (IDX) files: two-step runs of train.imagenet and
-train.mutualnet at 28 px, and the start-up check of a broken file."""
+train.mutualnet at 28 px, the start-up check of a broken file, and MutualNet's query table
+refusing a tfds set it cannot read."""
 
 import json
 
@@ -54,3 +55,13 @@ def test_a_truncated_idx_file_stops_the_trainer_at_start_up(idx_dir, tmp_path):
     (line,) = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
     assert "--data_dir" in line and "training split" in line
     assert "train-images-idx3-ubyte: truncated" in line
+
+
+def test_mutualnet_query_refuses_a_tfds_set_other_than_imagenet2012(tmp_path):
+    proc = run_module("train.mutualnet", [
+        "--model=mobilenet_v1", "--data_source=tfds", "--tfds_name=fashion_mnist",
+        f"--data_dir={tmp_path}", f"--model_dir={tmp_path / 'run'}", "--query"])
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (line,) = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert "--query" in line and "--tfds_name=fashion_mnist" in line
+    assert not (tmp_path / "run").exists()
