@@ -79,7 +79,8 @@ class ImageClassificationTask(ClassificationTask):
 
     def __init__(self, model, model_options, data_source, data_dir, image_size, rotation_degrees,
                  color_jitter=0.4, min_crop_area=0.08, eval_crop_fraction=0.875, manual_dir=None,
-                 tfds_name="imagenet2012", label_offset=1, num_classes=1000, shuffle_buffer=10_000, cache=False, seed=0,
+                 tfds_name="imagenet2012", label_offset=1, num_classes=1000,
+                 shuffle_buffer=10_000, cache=False, seed=0,
                  splits=("train", "val")):
         """`splits`: those the run reads, each checked here (a missing one is a `ConfigError`
         on --data_dir); the number of classes is the training split's (the validation split's
@@ -92,7 +93,8 @@ class ImageClassificationTask(ClassificationTask):
         self.seed = seed
         self._data = dict(source_name="imagefolder" if data_source == "demo" else data_source,
                           data_dir=data_dir, image_size=image_size, manual_dir=manual_dir,
-                          tfds_name=tfds_name, label_offset=label_offset, num_classes=num_classes, cache=cache,
+                          tfds_name=tfds_name, label_offset=label_offset,
+                          num_classes=num_classes, cache=cache,
                           eval_crop_fraction=eval_crop_fraction)
         self._train_options = dict(rotation_degrees=rotation_degrees, color_jitter=color_jitter,
                                    min_crop_area=min_crop_area, shuffle_buffer=shuffle_buffer)
@@ -201,7 +203,8 @@ def data_options_from_flags():
         data_source=FLAGS.data_source, data_dir=FLAGS.data_dir, image_size=FLAGS.image_size,
         rotation_degrees=rotation, color_jitter=FLAGS.color_jitter,
         min_crop_area=FLAGS.min_crop_area, eval_crop_fraction=FLAGS.eval_crop_fraction,
-        manual_dir=FLAGS.manual_dir, tfds_name=FLAGS.tfds_name, label_offset=FLAGS.label_offset,
+        manual_dir=FLAGS.manual_dir, tfds_name=FLAGS.tfds_name,
+        label_offset=FLAGS.label_offset,
         num_classes=FLAGS.num_classes, shuffle_buffer=FLAGS.shuffle_buffer,
         cache=FLAGS.cache_data, seed=FLAGS.seed)
 

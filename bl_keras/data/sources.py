@@ -224,7 +224,8 @@ def idx_source(data_dir, split, *, input_context=None, shuffle=False,
     it does for any grayscale JPEG/PNG.  So every model of the zoo (all take
     RGB) and the ImageNet normalisation work unchanged, an IDX image gives
     the same tensor as the same picture saved as PNG in an ImageFolder tree,
-    and the cost is a 3-channel stem (a few thousand extra MACs at 28x28).
+    and the cost is a 3-channel stem (bL-ResNet-50 at 28x28: 1.2M of its
+    54.7M MACs).
     """
     _require_dir(data_dir)
     prefix = _split_name(split, _IDX_SPLITS)

@@ -161,8 +161,10 @@ def test_tfds_fashion_mnist_under_mock_data(tmp_path):
     assert np.all((0 <= batches[0][1]) & (batches[0][1] < 10))
 
 
-def test_tfds_dataset_not_prepared(tmp_path):
+def test_tfds_dataset_not_prepared_or_unknown(tmp_path):
+    options = dict(training=False, batch_size=4, image_size=28, seed=0)
     with pytest.raises(FileNotFoundError, match="tfds fashion_mnist is not prepared under .*"
                                                 "tfds build fashion_mnist"):
-        build_dataset("tfds", tmp_path, "train", training=False, batch_size=4, image_size=28,
-                      seed=0, tfds_name="fashion_mnist")
+        build_dataset("tfds", tmp_path, "train", tfds_name="fashion_mnist", **options)
+    with pytest.raises(ValueError, match="^Dataset fashon_mnist not found"):
+        build_dataset("tfds", tmp_path, "train", tfds_name="fashon_mnist", **options)

@@ -34,6 +34,7 @@ def test_imagenet_trainer_runs_on_idx_files(idx_dir, tmp_path):
     assert config["run"]["data_source"] == "idx"
 
 
+@pytest.mark.slow  # ~30-45 s on 2 cores: calibration and evaluation of every table row
 def test_mutualnet_trainer_and_query_table_run_on_idx_files(idx_dir, tmp_path):
     proc = run_module("train.mutualnet", [
         "--model=mobilenet_v1", "--base_width=0.25", "--resolutions=28,20", *COMMON,
