@@ -273,7 +273,7 @@ def bl_shufflenet_v2_x2_0(include_top=True, weights=None, input_tensor=None, inp
 def cifar_resnet20(include_top=True, weights=None, input_tensor=None, input_shape=None,
                    pooling=None, classes=10, classifier_activation="softmax", shortcut="A",
                    **options):
-    """ResNet-20 for CIFAR (He et al. 2016, Sec. 4.2): 3 stages of 3 basic blocks.
+    """ResNet-20 (CIFAR) of He et al. 2016, Sec. 4.2: 3 stages of 3 basic blocks.
 
     Args: the keras.applications arguments (10 classes by default); shortcut: "A"
     (parameter-free) or "B" (1x1 conv + BN projection); `options`: shortcut_pool,
@@ -286,7 +286,7 @@ def cifar_resnet20(include_top=True, weights=None, input_tensor=None, input_shap
 def cifar_resnet32(include_top=True, weights=None, input_tensor=None, input_shape=None,
                    pooling=None, classes=10, classifier_activation="softmax", shortcut="A",
                    **options):
-    """ResNet-32 for CIFAR: 3 stages of 5 basic blocks; arguments as `cifar_resnet20`."""
+    """ResNet-32 (CIFAR): 3 stages of 5 basic blocks; arguments as `cifar_resnet20`."""
     return _cifar("cifar_resnet32", locals())
 
 
@@ -294,7 +294,7 @@ def cifar_resnet32(include_top=True, weights=None, input_tensor=None, input_shap
 def cifar_resnet56(include_top=True, weights=None, input_tensor=None, input_shape=None,
                    pooling=None, classes=10, classifier_activation="softmax", shortcut="A",
                    **options):
-    """ResNet-56 for CIFAR: 3 stages of 9 basic blocks; arguments as `cifar_resnet20`."""
+    """ResNet-56 (CIFAR): 3 stages of 9 basic blocks; arguments as `cifar_resnet20`."""
     return _cifar("cifar_resnet56", locals())
 
 
@@ -302,7 +302,7 @@ def cifar_resnet56(include_top=True, weights=None, input_tensor=None, input_shap
 def cifar_resnet110(include_top=True, weights=None, input_tensor=None, input_shape=None,
                     pooling=None, classes=10, classifier_activation="softmax", shortcut="A",
                     **options):
-    """ResNet-110 for CIFAR: 3 stages of 18 basic blocks; arguments as `cifar_resnet20`."""
+    """ResNet-110 (CIFAR): 3 stages of 18 basic blocks; arguments as `cifar_resnet20`."""
     return _cifar("cifar_resnet110", locals())
 
 
@@ -311,7 +311,7 @@ def cifar_resnet110(include_top=True, weights=None, input_tensor=None, input_sha
 def bl_cifar_resnet20(include_top=True, weights=None, input_tensor=None, input_shape=None,
                       pooling=None, classes=10, classifier_activation="softmax", alpha=2, beta=4,
                       shortcut="A", **options):
-    """bL-ResNet-20 for CIFAR: bL-modules of depth 3 in stages 1-2, a plain stage 3.
+    """bL-ResNet-20 (CIFAR): bL-modules of depth 3 in stages 1-2, a plain stage 3.
 
     Args: as `cifar_resnet20`; alpha, beta: width and depth ratios of the big to the
     little branch; `options` also takes upsample.
@@ -324,7 +324,7 @@ def bl_cifar_resnet20(include_top=True, weights=None, input_tensor=None, input_s
 def bl_cifar_resnet32(include_top=True, weights=None, input_tensor=None, input_shape=None,
                       pooling=None, classes=10, classifier_activation="softmax", alpha=2, beta=4,
                       shortcut="A", **options):
-    """bL-ResNet-32 for CIFAR (modules of depth 5); arguments as `bl_cifar_resnet20`."""
+    """bL-ResNet-32 (CIFAR), modules of depth 5; arguments as `bl_cifar_resnet20`."""
     return _cifar("bl_cifar_resnet32", locals())
 
 
@@ -333,7 +333,7 @@ def bl_cifar_resnet32(include_top=True, weights=None, input_tensor=None, input_s
 def bl_cifar_resnet56(include_top=True, weights=None, input_tensor=None, input_shape=None,
                       pooling=None, classes=10, classifier_activation="softmax", alpha=2, beta=4,
                       shortcut="A", **options):
-    """bL-ResNet-56 for CIFAR (modules of depth 9); arguments as `bl_cifar_resnet20`."""
+    """bL-ResNet-56 (CIFAR), modules of depth 9; arguments as `bl_cifar_resnet20`."""
     return _cifar("bl_cifar_resnet56", locals())
 
 
@@ -342,7 +342,7 @@ def bl_cifar_resnet56(include_top=True, weights=None, input_tensor=None, input_s
 def bl_cifar_resnet110(include_top=True, weights=None, input_tensor=None, input_shape=None,
                        pooling=None, classes=10, classifier_activation="softmax", alpha=2,
                        beta=4, shortcut="A", **options):
-    """bL-ResNet-110 for CIFAR (modules of depth 18); arguments as `bl_cifar_resnet20`."""
+    """bL-ResNet-110 (CIFAR), modules of depth 18; arguments as `bl_cifar_resnet20`."""
     return _cifar("bl_cifar_resnet110", locals())
 
 
