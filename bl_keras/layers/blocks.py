@@ -18,6 +18,9 @@ from bl_keras.layers.resize import centre_crop
 register = keras.saving.register_keras_serializable(package="bl_keras")
 
 SHORTCUTS = ("avgpool", "conv")
+# BasicBlock also takes He et al.'s parameter-free option A (CIFAR ResNets).
+BASIC_SHORTCUTS = (*SHORTCUTS, "A")
+SHORTCUT_POOLS = ("average", "subsample")
 
 
 def bottleneck_width(filters, cardinality=1, base_width=64):
@@ -222,6 +225,59 @@ class Bottleneck(keras.layers.Layer):
 
 
 @register
+class ZeroPadShortcut(keras.layers.Layer):
+    """He et al.'s option-A shortcut: downsample by `strides`, append zero channels up to
+    `filters`. No parameters.
+
+    Args:
+        filters: output channels (>= the input's).
+        strides: int or (sh, sw).
+        pool: "average" (a `strides`-sized mean, BlockDrop's released CIFAR ResNets:
+            `AvgPool2d(2)`) or "subsample" (every `strides`-th pixel, x[:, ::2, ::2], as
+            fb.resnet.torch's 1x1 average pool with stride 2).
+
+    Odd sizes keep ceil(n / stride) pixels, as the strided 3x3 convolution beside it does
+    (the average then covers the pixels that exist).
+    """
+
+    def __init__(self, filters, strides=2, pool="average", **kwargs):
+        super().__init__(**kwargs)
+        if pool not in SHORTCUT_POOLS:
+            raise ValueError(f"pool must be one of {SHORTCUT_POOLS}, got {pool!r}")
+        self.filters = int(filters)
+        self.strides = tuple(strides) if not isinstance(strides, int) else (strides, strides)
+        self.pool = pool
+
+    def build(self, input_shape):
+        if input_shape[-1] is not None and input_shape[-1] > self.filters:
+            raise ValueError(f"ZeroPadShortcut pads channels: input {input_shape[-1]} > "
+                             f"filters {self.filters}")
+
+    def call(self, inputs):
+        x = inputs
+        if self.strides != (1, 1):
+            if self.pool == "subsample":
+                x = x[:, ::self.strides[0], ::self.strides[1], :]
+            else:
+                x = ops.average_pool(x, self.strides, self.strides, padding="same")
+        extra = self.filters - x.shape[-1]
+        if extra:
+            # BlockDrop concatenates the zeros after the input's channels.
+            x = ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, extra]])
+        return x
+
+    def compute_output_shape(self, input_shape):
+        sizes = [None if n is None else -(-n // s)
+                 for n, s in zip(input_shape[1:3], self.strides)]
+        return (input_shape[0], *sizes, self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=self.filters, strides=self.strides, pool=self.pool)
+        return config
+
+
+@register
 class BasicBlock(keras.layers.Layer):
     """`num_convs` 3x3 convolutions (stride on the first) + shortcut: the speech ResNets' block.
 
@@ -235,19 +291,30 @@ class BasicBlock(keras.layers.Layer):
             centre-cropped to the residual's size (Saon et al., 2017).
         last_relu: apply the ReLU after the addition.
         shortcut: "conv" (1x1 conv + BN when channels or stride change); "avgpool" is accepted
-            for configuration symmetry with `Bottleneck` and means the same here.
+            for configuration symmetry with `Bottleneck` and means the same here; "A" (He et
+            al.'s option A, the CIFAR ResNets): identity, or `ZeroPadShortcut` where stride or
+            channels grow (no parameters). Zero padding cannot narrow, so a block with fewer
+            outputs than inputs (a bL little branch's first block) projects (1x1 conv + BN).
+        shortcut_pool: how option A downsamples: "average" or "subsample" (`ZeroPadShortcut`).
         zero_gamma, norm: as in `Bottleneck`.
     """
 
     def __init__(self, filters, strides=1, num_convs=2, padding="symmetric", last_relu=True,
-                 shortcut="conv", zero_gamma=True, norm=None, **kwargs):
+                 shortcut="conv", shortcut_pool="average", zero_gamma=True, norm=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.strides = tuple(strides) if not isinstance(strides, int) else (strides, strides)
         self.num_convs = int(num_convs)
         self.padding = padding if isinstance(padding, str) else tuple(padding)
         self.last_relu = bool(last_relu)
+        if shortcut not in BASIC_SHORTCUTS:
+            raise ValueError(f"shortcut must be one of {BASIC_SHORTCUTS}, got {shortcut!r}")
+        if shortcut_pool not in SHORTCUT_POOLS:
+            raise ValueError(f"shortcut_pool must be one of {SHORTCUT_POOLS}, got "
+                             f"{shortcut_pool!r}")
         self.shortcut = shortcut
+        self.shortcut_pool = shortcut_pool
         self.zero_gamma = bool(zero_gamma)
         self.norm = norm_config(norm)
         if self.num_convs < 1:
@@ -268,7 +335,13 @@ class BasicBlock(keras.layers.Layer):
         return [getattr(self, f"conv{i + 1}") for i in range(self.num_convs)]
 
     def build(self, input_shape):
-        if input_shape[-1] != self.filters or self.strides != (1, 1):
+        in_channels = input_shape[-1]
+        reshaped = in_channels != self.filters or self.strides != (1, 1)
+        if reshaped and self.shortcut == "A" and in_channels <= self.filters:
+            self.proj = ZeroPadShortcut(self.filters, self.strides, self.shortcut_pool,
+                                        name="downsample", dtype=self.dtype_policy)
+            self.proj.build(input_shape)
+        elif reshaped:
             self.proj = ConvBN(self.filters, 1, self.strides, activation=None, name="downsample",
                                norm=self.norm, dtype=self.dtype_policy)
             self.proj.build(input_shape)
@@ -282,7 +355,11 @@ class BasicBlock(keras.layers.Layer):
         x = inputs
         for conv in self.convs:
             x = conv(x, training=training)
-        shortcut = inputs if self.proj is None else self.proj(inputs, training=training)
+        shortcut = inputs
+        if isinstance(self.proj, ZeroPadShortcut):
+            shortcut = self.proj(inputs)
+        elif self.proj is not None:
+            shortcut = self.proj(inputs, training=training)
         for axis in self._crop_axes:
             shortcut = centre_crop(shortcut, axis, ops.shape(x)[axis])
         x = x + shortcut
@@ -298,7 +375,8 @@ class BasicBlock(keras.layers.Layer):
         config = super().get_config()
         config.update(filters=self.filters, strides=self.strides, num_convs=self.num_convs,
                       padding=self.padding, last_relu=self.last_relu, shortcut=self.shortcut,
-                      zero_gamma=self.zero_gamma, norm=self.norm)
+                      shortcut_pool=self.shortcut_pool, zero_gamma=self.zero_gamma,
+                      norm=self.norm)
         return config
 
 

@@ -1,10 +1,12 @@
 """The named constructors of the image models, keras.applications style: the ResNet family of
-Tables 1-2, the low-resolution baselines of Table 6 and the ShuffleNetV2s of Table 9.
+Tables 1-2, the low-resolution baselines of Table 6, the ShuffleNetV2s of Table 9 and the CIFAR
+ResNets (He et al. 2016) with their bL versions.
 
     model = bl_keras.models.bl_resnet50(alpha=2, beta=4, weights=None, classes=1000)
     model = bl_keras.models.bl_resnet50(merge="concat")          # Table 7 / 8 ablations
     model = bl_keras.models.get("resnext101_32x4d", include_top=False, pooling="avg")
     model = bl_keras.models.bl_shufflenet_v2_x1_0()              # evaluated at 256x256
+    model = bl_keras.models.cifar_resnet110(shortcut="A", classes=10)  # 32x32 inputs
 
 Every constructor takes the keras.applications arguments (include_top, weights, input_tensor,
 input_shape, pooling, classes, classifier_activation) and builder options; its registry entry
@@ -13,6 +15,7 @@ from the tables of `specs`.
 """
 
 from bl_keras.models import specs
+from bl_keras.models.cifar import cifar_resnet
 from bl_keras.models.registry import check_options, register
 from bl_keras.models.resnet import resnet_family
 from bl_keras.models.shufflenet import shufflenet_v2
@@ -22,6 +25,11 @@ RESNET_OPTIONS = ("stage_depths", "stage_filters", "stem_filters")
 BL_RESNET_OPTIONS = ("alpha", "beta", "upsample", "merge", "branches", "num_merges",
                      *RESNET_OPTIONS)
 BL_SHUFFLENET_OPTIONS = ("alpha", "beta", "upsample")
+CIFAR_RESNET_OPTIONS = ("shortcut", "shortcut_pool")
+BL_CIFAR_RESNET_OPTIONS = ("alpha", "beta", "upsample", *CIFAR_RESNET_OPTIONS)
+# CIFAR-10's per-channel mean and std (of [0, 1] pixels), no crop.
+CIFAR = dict(input_size=32, crop_ratio=1.0, mean=(0.4914, 0.4824, 0.4467),
+             std=(0.2471, 0.2435, 0.2616))
 
 
 def _resnet(name, arguments, **fixed):
@@ -33,6 +41,16 @@ def _resnet(name, arguments, **fixed):
                                  or (*specs.LOWRES_MODELS[name], False))
     return resnet_family(family, depth, big_little, name=options.pop("name", name),
                          **arguments, **fixed, **options)
+
+
+def _cifar(name, arguments):
+    """Build CIFAR ResNet `name` from its constructor's `arguments`."""
+    arguments = dict(arguments)
+    options = arguments.pop("options")
+    check_options(name, options)
+    depth, big_little = specs.CIFAR_MODELS[name]
+    return cifar_resnet(depth, big_little, name=options.pop("name", name), **arguments,
+                        **options)
 
 
 def _shufflenet(name, arguments):
@@ -251,7 +269,88 @@ def bl_shufflenet_v2_x2_0(include_top=True, weights=None, input_tensor=None, inp
     return _shufflenet("bl_shufflenet_v2_x2_0", locals())
 
 
+@register(description="ResNet-20 (CIFAR)", options=CIFAR_RESNET_OPTIONS, **CIFAR)
+def cifar_resnet20(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                   pooling=None, classes=10, classifier_activation="softmax", shortcut="A",
+                   **options):
+    """ResNet-20 (CIFAR) of He et al. 2016, Sec. 4.2: 3 stages of 3 basic blocks.
+
+    Args: the keras.applications arguments (10 classes by default); shortcut: "A"
+    (parameter-free) or "B" (1x1 conv + BN projection); `options`: shortcut_pool,
+    zero_init_residual, norm (see `bl_keras.models.cifar.cifar_resnet`).
+    """
+    return _cifar("cifar_resnet20", locals())
+
+
+@register(description="ResNet-32 (CIFAR)", options=CIFAR_RESNET_OPTIONS, **CIFAR)
+def cifar_resnet32(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                   pooling=None, classes=10, classifier_activation="softmax", shortcut="A",
+                   **options):
+    """ResNet-32 (CIFAR): 3 stages of 5 basic blocks; arguments as `cifar_resnet20`."""
+    return _cifar("cifar_resnet32", locals())
+
+
+@register(description="ResNet-56 (CIFAR)", options=CIFAR_RESNET_OPTIONS, **CIFAR)
+def cifar_resnet56(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                   pooling=None, classes=10, classifier_activation="softmax", shortcut="A",
+                   **options):
+    """ResNet-56 (CIFAR): 3 stages of 9 basic blocks; arguments as `cifar_resnet20`."""
+    return _cifar("cifar_resnet56", locals())
+
+
+@register(description="ResNet-110 (CIFAR)", options=CIFAR_RESNET_OPTIONS, **CIFAR)
+def cifar_resnet110(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                    pooling=None, classes=10, classifier_activation="softmax", shortcut="A",
+                    **options):
+    """ResNet-110 (CIFAR): 3 stages of 18 basic blocks; arguments as `cifar_resnet20`."""
+    return _cifar("cifar_resnet110", locals())
+
+
+@register(description="bL-ResNet-20 (CIFAR)", big_little=True, options=BL_CIFAR_RESNET_OPTIONS,
+          **CIFAR)
+def bl_cifar_resnet20(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                      pooling=None, classes=10, classifier_activation="softmax", alpha=2, beta=4,
+                      shortcut="A", **options):
+    """bL-ResNet-20 (CIFAR): bL-modules of depth 3 in stages 1-2, a plain stage 3.
+
+    Args: as `cifar_resnet20`; alpha, beta: width and depth ratios of the big to the
+    little branch; `options` also takes upsample.
+    """
+    return _cifar("bl_cifar_resnet20", locals())
+
+
+@register(description="bL-ResNet-32 (CIFAR)", big_little=True, options=BL_CIFAR_RESNET_OPTIONS,
+          **CIFAR)
+def bl_cifar_resnet32(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                      pooling=None, classes=10, classifier_activation="softmax", alpha=2, beta=4,
+                      shortcut="A", **options):
+    """bL-ResNet-32 (CIFAR), modules of depth 5; arguments as `bl_cifar_resnet20`."""
+    return _cifar("bl_cifar_resnet32", locals())
+
+
+@register(description="bL-ResNet-56 (CIFAR)", big_little=True, options=BL_CIFAR_RESNET_OPTIONS,
+          **CIFAR)
+def bl_cifar_resnet56(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                      pooling=None, classes=10, classifier_activation="softmax", alpha=2, beta=4,
+                      shortcut="A", **options):
+    """bL-ResNet-56 (CIFAR), modules of depth 9; arguments as `bl_cifar_resnet20`."""
+    return _cifar("bl_cifar_resnet56", locals())
+
+
+@register(description="bL-ResNet-110 (CIFAR)", big_little=True, options=BL_CIFAR_RESNET_OPTIONS,
+          **CIFAR)
+def bl_cifar_resnet110(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                       pooling=None, classes=10, classifier_activation="softmax", alpha=2,
+                       beta=4, shortcut="A", **options):
+    """bL-ResNet-110 (CIFAR), modules of depth 18; arguments as `bl_cifar_resnet20`."""
+    return _cifar("bl_cifar_resnet110", locals())
+
+
 __all__ = [
+    "bl_cifar_resnet110",
+    "bl_cifar_resnet20",
+    "bl_cifar_resnet32",
+    "bl_cifar_resnet56",
     "bl_resnet101",
     "bl_resnet152",
     "bl_resnet50",
@@ -263,6 +362,10 @@ __all__ = [
     "bl_shufflenet_v2_x1_0",
     "bl_shufflenet_v2_x1_5",
     "bl_shufflenet_v2_x2_0",
+    "cifar_resnet110",
+    "cifar_resnet20",
+    "cifar_resnet32",
+    "cifar_resnet56",
     "resnet101",
     "resnet101_lowres",
     "resnet152",

@@ -72,3 +72,27 @@ SHUFFLENET_MODELS = {
     "bl_shufflenet_v2_x1_5": (1.5, True),
     "bl_shufflenet_v2_x2_0": (2.0, True),
 }
+
+# CIFAR ResNets (He et al. 2016, Sec. 4.2): depth 6n + 2, n basic blocks in each of 3 stages, a
+# 3x3 stem of 16 channels, no max-pool.
+CIFAR_STAGE_FILTERS = (16, 32, 64)
+CIFAR_STEM_FILTERS = 16
+CIFAR_PLAIN_STRIDES = (1, 2, 2)
+# bL: modules in stages 1-2 whose fusion blocks stride 2 and 1, then the plain stage 3 striding
+# 2 (bL-ResNet-50's (2, 2, 1) + plain stage 4, one stage shorter): every stage's little branch
+# runs at the resolution of the plain stage it replaces.
+CIFAR_BIG_LITTLE_STRIDES = (2, 1, 2)
+# Shortcut option -> BasicBlock shortcut ("B" is He et al.'s name for the projection).
+CIFAR_SHORTCUTS = {"A": "A", "B": "conv", "conv": "conv"}
+
+# Every CIFAR model: name -> (depth, big_little).
+CIFAR_MODELS = {
+    "cifar_resnet20": (20, False),
+    "cifar_resnet32": (32, False),
+    "cifar_resnet56": (56, False),
+    "cifar_resnet110": (110, False),
+    "bl_cifar_resnet20": (20, True),
+    "bl_cifar_resnet32": (32, True),
+    "bl_cifar_resnet56": (56, True),
+    "bl_cifar_resnet110": (110, True),
+}

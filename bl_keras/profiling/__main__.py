@@ -7,6 +7,7 @@
     python -m bl_keras.profiling --model bl_resnet101 --num_merges 7         # Table 8
     python -m bl_keras.profiling --model bl_shufflenet_v2_x1_0               # Table 9, at 256
     python -m bl_keras.profiling --model speech.bl_resnet22 --alpha 4 --beta 1 --merge concat
+    python -m bl_keras.profiling --model cifar_resnet20 --size 32 --shortcut B  # CIFAR, 28-32 px
 
 The counting itself is the library's (`bl_keras.profiling`); the paper's values, `bl_keras.paper`.
 """
@@ -73,7 +74,7 @@ def print_tables(table_ids, out=sys.stdout):
 
 
 # The CLI's builder option flags; which of them a model takes, its registry entry says.
-OPTION_FLAGS = ("alpha", "beta", "merge", "branches", "num_merges")
+OPTION_FLAGS = ("alpha", "beta", "merge", "branches", "num_merges", "shortcut")
 
 
 def model_options(args, entry):
@@ -100,6 +101,8 @@ def main(argv=None):
                         help="branches per bL-module, K (bL-ResNet family; Table 7)")
     parser.add_argument("--num_merges", type=int,
                         help="merges of the branches, m (bL-ResNet family, default 4; Table 8)")
+    parser.add_argument("--shortcut", choices=["A", "B"],
+                        help="shortcut of the CIFAR ResNets: A (zero padding) or B (projection)")
     parser.add_argument("--size", type=int, help="input image size (default: the model's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--tables", default="1,2,3,6,7,8,9",
@@ -120,8 +123,11 @@ def main(argv=None):
         entry = models.get_entry(args.model)
     except ValueError as err:
         parser.error(f"--model: {err}")
-    if args.size is not None and (args.size < 32 or entry.input_shape is not None):
-        parser.error(f"--size must be >= 32 and applies to image models, got {args.size}")
+    # ImageNet models downsample by 32; the CIFAR ones (input size 32) by 4.
+    smallest = 8 if entry.input_size <= 32 else 32
+    if args.size is not None and (args.size < smallest or entry.input_shape is not None):
+        parser.error(f"--size must be >= {smallest} and applies to image models, got "
+                     f"{args.size}")
     shape = entry.profile_shape(args.size)
     try:
         model = entry.builder(**model_options(args, entry))
@@ -134,8 +140,10 @@ def main(argv=None):
     if args.json:
         print(json.dumps(record))
     else:
-        print(f"{args.model}: {result.mparams:.2f}M params, {result.gmacs:.2f} GMACs at "
-              f"{size_label(size)}")
+        # Under 1 GMAC (the CIFAR models) in MMACs, so two decimals still say something.
+        macs = (f"{result.gmacs:.2f} GMACs" if result.macs >= 1e9 else
+                f"{result.macs / 1e6:.2f} MMACs")
+        print(f"{args.model}: {result.mparams:.2f}M params, {macs} at {size_label(size)}")
     return 0
 
 
