@@ -1,6 +1,6 @@
 """Big-Little Net layers, all registered for `.keras` serialization under package "bl_keras"."""
 
-from bl_keras.layers.blocks import BasicBlock, Bottleneck, SqueezeExcite
+from bl_keras.layers.blocks import BasicBlock, Bottleneck, SqueezeExcite, ZeroPadShortcut
 from bl_keras.layers.branches import BigBranch, LittleBranch, ResidualStage
 from bl_keras.layers.conv import ConvBN
 from bl_keras.layers.merge import MergeAdd, MergeConcat
@@ -29,4 +29,5 @@ __all__ = [
     "ResidualStage",
     "ShuffleUnit",
     "SqueezeExcite",
+    "ZeroPadShortcut",
 ]

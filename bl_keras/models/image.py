@@ -27,9 +27,9 @@ BL_RESNET_OPTIONS = ("alpha", "beta", "upsample", "merge", "branches", "num_merg
 BL_SHUFFLENET_OPTIONS = ("alpha", "beta", "upsample")
 CIFAR_RESNET_OPTIONS = ("shortcut", "shortcut_pool")
 BL_CIFAR_RESNET_OPTIONS = ("alpha", "beta", "upsample", *CIFAR_RESNET_OPTIONS)
-# CIFAR-10's per-channel mean and std (of [0, 1] pixels), no crop.
-CIFAR = dict(input_size=32, crop_ratio=1.0, mean=(0.4914, 0.4824, 0.4467),
-             std=(0.2471, 0.2435, 0.2616))
+# 32x32 inputs, no crop. (Inputs are normalised with the ImageNet mean/std, as for every model:
+# the input pipelines and exports apply one normalisation.)
+CIFAR = dict(input_size=32, crop_ratio=1.0)
 
 
 def _resnet(name, arguments, **fixed):

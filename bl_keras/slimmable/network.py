@@ -51,13 +51,12 @@ ARCHITECTURES = {"mobilenet_v1": _mobilenet(1), "mobilenet_v2": _mobilenet(2),
 def architecture_builder(name):
     if name in ARCHITECTURES:
         return ARCHITECTURES[name]
-    from bl_keras import models
+    from bl_keras.models import specs
 
-    if name in models.list_models() and ("resnet" in name or "resnext" in name) and (
-            "lowres" not in name):
+    if name in specs.IMAGE_MODELS:  # the ResNet / ResNeXt / SE family of Tables 1-2
         return _registry(name)
     raise ValueError(f"Unknown slimmable architecture {name!r}; valid: {sorted(ARCHITECTURES)} "
-                     "or a registry ResNet / ResNeXt name")
+                     "or a ResNet / ResNeXt model of the registry (paper Tables 1-2)")
 
 
 def width_chain(base_width):
