@@ -58,6 +58,8 @@ class ConvBN(keras.layers.Layer):
             conv).
         ratio: under a width the layer has ratio x active(filters / ratio) outputs (MobileNet
             v2's expansion: t x its input's count; a ResNeXt block's first conv: whole groups).
+        kernel_initializer: None (the released bL models' Kaiming-normal, fan_out) or any Keras
+            initializer; the MobileNets use "he_normal" (fan_in).
 
     Called with `out_channels` under a width, the layer has that many outputs (a residual
     block's last conv matches its identity shortcut).
@@ -75,9 +77,13 @@ class ConvBN(keras.layers.Layer):
         norm=None,
         slim_out=True,
         ratio=1,
+        kernel_initializer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if kernel_initializer is not None and not isinstance(kernel_initializer, (str, dict)):
+            kernel_initializer = keras.initializers.serialize(kernel_initializer)
+        self.kernel_initializer = kernel_initializer
         self.filters = int(filters)
         self.slim_out = bool(slim_out)
         self.ratio = int(ratio)
@@ -119,7 +125,8 @@ class ConvBN(keras.layers.Layer):
             padding=conv_padding,
             groups=self.groups,
             use_bias=False,
-            kernel_initializer=he_normal_fan_out(),
+            kernel_initializer=(he_normal_fan_out() if kernel_initializer is None
+                                else keras.initializers.get(kernel_initializer)),
             name="conv",
             dtype=self.dtype_policy,
         )
@@ -219,5 +226,6 @@ class ConvBN(keras.layers.Layer):
             norm=self.norm,
             slim_out=self.slim_out,
             ratio=self.ratio,
+            kernel_initializer=self.kernel_initializer,
         )
         return config

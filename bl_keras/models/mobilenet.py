@@ -12,7 +12,7 @@ US-Net). Slimmed: every layer but the stem's input, the classifier's outputs and
 import keras
 
 from bl_keras.layers.conv import ConvBN
-from bl_keras.layers.mobilenet import DepthwiseSeparable, InvertedResidual
+from bl_keras.layers.mobilenet import MOBILENET_INIT, DepthwiseSeparable, InvertedResidual
 from bl_keras.layers.norm import norm_config
 from bl_keras.models.applications import finish_model
 
@@ -26,7 +26,8 @@ V2_LAST = 1280
 
 
 def _stem(inputs, norm):
-    return ConvBN(32, 3, 2, activation="relu6", padding="same", norm=norm, name="stem")(inputs)
+    return ConvBN(32, 3, 2, activation="relu6", padding="same", norm=norm, name="stem",
+                  kernel_initializer=MOBILENET_INIT)(inputs)
 
 
 def _finish(inputs, x, classes, classifier_activation, name):
@@ -57,5 +58,5 @@ def mobilenet_v2(classes=1000, norm=None, classifier_activation="softmax", input
                                  name=f"block{index}")(x)
             channels, index = filters, index + 1
     x = ConvBN(V2_LAST, 1, activation="relu6", padding="same", slim_out=False, norm=norm,
-               name="last_conv")(x)
+               name="last_conv", kernel_initializer=MOBILENET_INIT)(x)
     return _finish(inputs, x, classes, classifier_activation, name)
