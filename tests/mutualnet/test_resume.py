@@ -2,14 +2,10 @@
 of an uninterrupted run: the checkpoint holds the whole slimmable network (the demo config, made
 small: 2 epochs of 6 steps)."""
 
-import os
-import signal
-import time
-
 import pytest
-import tensorflow as tf
 
-from tests.train.helpers import fingerprint_line, metrics, popen_module, run_module
+from tests.train.helpers import (fingerprint_line, kill_after_first_checkpoint, metrics,
+                                 popen_module, run_module)
 
 STEPS = 12
 
@@ -29,15 +25,8 @@ def test_killed_mutualnet_run_resumes_to_the_uninterrupted_weights(tmp_path):
     assert fingerprint_line(reference.stdout).startswith(f"global_step={STEPS} ")
 
     model_dir = tmp_path / "killed"
-    proc = popen_module("train.mutualnet", _args(data, model_dir))
-    state = model_dir / "checkpoints" / "checkpoint"  # written once a checkpoint is complete
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None and not state.exists():
-        time.sleep(0.05)
-    assert proc.poll() is None, "run ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = int(tf.train.latest_checkpoint(str(model_dir / "checkpoints")).rsplit("-", 1)[1])
+    killed_at = kill_after_first_checkpoint(popen_module("train.mutualnet", _args(data, model_dir)),
+                                            model_dir)
     assert 0 < killed_at < STEPS
 
     resumed = run_module("train.mutualnet", _args(data, model_dir))

@@ -3,8 +3,10 @@
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -46,6 +48,20 @@ def popen_module(module, args, **env_extra):
     return subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO,
                             env=env(**env_extra), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+
+
+def kill_after_first_checkpoint(proc, model_dir, timeout=600):
+    """SIGKILL the run `proc` once a checkpoint of `model_dir` is complete; returns its step."""
+    import tensorflow as tf
+
+    state = pathlib.Path(model_dir) / "checkpoints" / "checkpoint"  # written once one is whole
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None and not state.exists():
+        time.sleep(0.05)
+    assert proc.poll() is None, "run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return int(tf.train.latest_checkpoint(str(state.parent)).rsplit("-", 1)[1])
 
 
 def metrics(model_dir):

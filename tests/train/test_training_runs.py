@@ -2,17 +2,14 @@
 corrupt inputs, and two workers agreeing."""
 
 import json
-import os
 import pathlib
-import signal
 import socket
-import time
 
 import numpy as np
 import pytest
 
-from tests.train.helpers import (fingerprint_line, metrics, popen_module, run_module, tiny_data,
-                                 train_args)
+from tests.train.helpers import (fingerprint_line, kill_after_first_checkpoint, metrics,
+                                 popen_module, run_module, tiny_data, train_args)
 
 
 @pytest.fixture(scope="module")
@@ -59,18 +56,7 @@ def test_killed_run_resumes_with_the_same_schedule(data, tmp_path, finished_run)
     reference_dir, reference_output = finished_run
     model_dir = tmp_path / "killed"
     args = train_args(data, model_dir, "--checkpoint_every=3")
-    proc = popen_module("train.imagenet", args)
-    state = model_dir / "checkpoints" / "checkpoint"  # written once a checkpoint is complete
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None and not state.exists():
-        time.sleep(0.05)
-    assert proc.poll() is None, "run ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    import tensorflow as tf
-
-    latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
-    killed_at = int(latest.rsplit("-", 1)[1])
+    killed_at = kill_after_first_checkpoint(popen_module("train.imagenet", args), model_dir)
     assert 0 < killed_at < 12
 
     resumed = run_module("train.imagenet", args)
