@@ -11,7 +11,6 @@ import os
 import shutil
 import sys
 
-import keras
 
 import bl_keras  # noqa: F401  (registers the layers for .keras deserialization)
 from bl_keras import slimmable
@@ -21,6 +20,7 @@ from bl_keras.export.head import OUTPUT_KINDS
 from bl_keras.export.images import find_images, load_images
 from bl_keras.export.saved_model import export_saved_model
 from bl_keras.export.tflite import export_tflite
+from bl_keras.saving import load_model
 from bl_keras.slimmable.calibration_images import calibrate, training_augmentation
 
 FORMATS = ("saved_model", "tflite")
@@ -121,7 +121,7 @@ def fix_width(model, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    model, outputs = fix_width(keras.models.load_model(args.model, compile=False), args)
+    model, outputs = fix_width(load_model(args.model), args)
     if args.overwrite and os.path.isdir(args.output):
         shutil.rmtree(args.output)  # a SavedModel is written into a directory of its own
     if args.format == "saved_model":

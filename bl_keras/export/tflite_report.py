@@ -32,6 +32,7 @@ from bl_keras.data.preprocessing import EVAL_CROP_FRACTION
 from bl_keras.export.images import class_of, find_images, load_images
 from bl_keras.export.interpreter import TFLiteClassifier, interleaved_latencies
 from bl_keras.export.tflite import convert_to_tflite
+from bl_keras.saving import load_model
 
 
 def parse_args(argv=None):
@@ -104,7 +105,7 @@ def _load(directory, limit, args):
 
 def _model(spec, calibration):
     if spec.endswith(".keras"):
-        return keras.models.load_model(spec, compile=False)
+        return load_model(spec)
     keras.utils.set_random_seed(0)
     model = bl_keras.models.get(spec, classifier_activation=None, zero_init_residual=False)
     _set_batchnorm_statistics(model, calibration[:32])

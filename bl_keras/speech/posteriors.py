@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from bl_keras.command_line import HelpFormatter
+from bl_keras.saving import load_model
 from bl_keras.speech import corpus, features
 
 DEFAULT_CHUNK_FRAMES = 1000
@@ -156,11 +157,10 @@ def main(argv=None):
                         help="output frames per model call (bounds memory)")
     args = parser.parse_args(argv)
 
-    import keras
-
+    
     import bl_keras  # noqa: F401  (registers the bl_keras layers for loading)
 
-    model = keras.models.load_model(args.model)
+    model = load_model(args.model)
     num_states = int(model.output_shape[-1])
     log_prior = None
     if args.priors:

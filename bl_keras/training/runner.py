@@ -4,9 +4,9 @@ import json
 import os
 import sys
 
-import keras
 import tensorflow as tf
 
+from bl_keras.saving import load_model
 from bl_keras.training import model_dir
 from bl_keras.training.distribute import configure_cpu_devices, make_strategy, worker_identity
 from bl_keras.training.trainer import Trainer, TrainingDiverged, planned_steps_per_epoch
@@ -17,7 +17,7 @@ def load_for_eval(trainer, path):
     if path.endswith(".keras"):
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such model file: {path}")
-        loaded = keras.models.load_model(path, compile=False)
+        loaded = load_model(path)
         if len(loaded.weights) != len(trainer.model.weights):
             raise ValueError(f"{path} does not match the configured model "
                              f"({len(loaded.weights)} vs {len(trainer.model.weights)} weights)")
