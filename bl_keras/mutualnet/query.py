@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+import keras
 
 import bl_keras  # noqa: F401  (registers the layers for .keras deserialization)
 from bl_keras import slimmable
@@ -20,7 +21,6 @@ from bl_keras.data import SOURCES
 from bl_keras.data.preprocessing import EVAL_CROP_FRACTION
 from bl_keras.mutualnet.output import format_table, write_table
 from bl_keras.mutualnet.table import best_under, format_config, query_table, widths_grid
-from bl_keras.saving import load_model
 from bl_keras.slimmable.calibration_images import training_augmentation
 
 
@@ -132,7 +132,7 @@ def load_model(parser, args, data_classes):
                               classifier_activation=None)
     else:
         try:
-            model = load_model(args.model)
+            model = keras.models.load_model(args.model, compile=False)
         except (ValueError, TypeError) as error:
             parser.error(f"--model {args.model}: cannot load: {error}")
         if not isinstance(model, slimmable.SlimmableNetwork):
