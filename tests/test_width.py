@@ -117,11 +117,26 @@ def test_gradient_step_at_a_tensor_width_reaches_only_active_weights():
 
 
 def test_layers_without_a_slimmed_version_raise_under_a_width():
-    block = layers.BasicBlock(16)
+    unit = layers.ShuffleUnit(16)
     x = np.zeros((1, 8, 8, 16), "float32")
-    block(x)
-    with widths.running_width(0.5), pytest.raises(ValueError, match="BasicBlock .* width"):
-        block(x)
+    unit(x)
+    with widths.running_width(0.5), pytest.raises(ValueError, match="ShuffleUnit .* width"):
+        unit(x)
+
+
+def test_basic_blocks_slim_their_convs_and_option_a_shortcuts():
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 16)).astype("float32")
+    identity = layers.BasicBlock(16, shortcut="A")
+    padded = layers.BasicBlock(32, strides=2, shortcut="A")
+    identity(x), padded(x)
+    half = x[..., :widths.active(16, 0.5)]
+    with widths.running_width(0.5):
+        assert identity(half).shape == (2, 8, 8, 8)  # tied to its input
+        y = padded(half)
+    assert y.shape == (2, 4, 4, widths.active(32, 0.5))  # (tests/slimmable/test_fixed.py
+    # checks the values against the narrow network)
+    with widths.running_width(tf.constant(0.5)):
+        assert tuple(padded(half).shape) == (2, 4, 4, 16)
 
 
 def test_bad_widths_raise():

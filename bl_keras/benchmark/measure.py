@@ -75,8 +75,11 @@ def input_shape(name, size):
     return models.get_entry(name).profile_shape(size)
 
 
-def build_model(name, shape, classes):
-    """Image models at `shape` with `classes` outputs; fixed-input models (speech) as registered."""
+def build_model(name, shape, classes, builders=None):
+    """Image models at `shape` with `classes` outputs; fixed-input models (speech) as registered;
+    `builders` may give a name its own model (e.g. a trained run's, loaded)."""
+    if builders and name in builders:
+        return builders[name]()
     if models.get_entry(name).input_shape is not None:
         return models.get(name)
     return models.get(name, input_shape=shape, classes=classes)
@@ -89,12 +92,13 @@ class SyntheticTask(ClassificationTask):
     has_eval_data = False
     num_train_examples = 2**31 - 1
 
-    def __init__(self, model_name, shape, classes):
+    def __init__(self, model_name, shape, classes, builders=None):
         super().__init__()
         self.model_name, self.shape, self.num_classes = model_name, tuple(shape), classes
+        self.builders = builders
 
     def build_model(self, config):
-        return build_model(self.model_name, self.shape, self.num_classes)
+        return build_model(self.model_name, self.shape, self.num_classes, self.builders)
 
     def train_dataset(self, input_context, per_replica_batch, skip_examples):
         images = tf.random.stateless_uniform([per_replica_batch, *self.shape], seed=[1, 2])
@@ -103,18 +107,19 @@ class SyntheticTask(ClassificationTask):
         return tf.data.Dataset.from_tensors((images, labels)).repeat()
 
 
-def _inference_runner(name, shape, batch, classes, jit_compile):
-    model = build_model(name, shape, classes)
+def _inference_runner(name, shape, batch, classes, jit_compile, builders):
+    model = build_model(name, shape, classes, builders)
     images = tf.random.stateless_uniform([batch, *shape], seed=[1, 2])
     forward = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
     return model, lambda: forward(images).numpy()
 
 
-def _training_runner(name, shape, batch, classes, precision, jit_compile, strategy, model_dir):
+def _training_runner(name, shape, batch, classes, precision, jit_compile, strategy, model_dir,
+                     builders):
     config = TrainConfig(model_dir=model_dir, strategy=strategy, batch_size=batch,
                          eval_batch_size=batch, epochs=1, precision=precision,
                          jit_compile=jit_compile, progress=False)
-    task = SyntheticTask(name, shape, classes)
+    task = SyntheticTask(name, shape, classes, builders)
     trainer = Trainer(task, config)
     step = trainer.step_runner()
     return trainer.model, lambda: float(step()["loss"])
@@ -135,13 +140,15 @@ def _check(names, mode, batch, precision, steps, warmup):
 
 
 def benchmark_models(names, mode="infer", batch=16, size=224, precision="float32",
-                     jit_compile=False, steps=10, warmup=3, classes=1000, strategy="auto"):
+                     jit_compile=False, steps=10, warmup=3, classes=1000, strategy="auto",
+                     builders=None):
     """Time `steps` steps of each model after `warmup` untimed ones; a `BenchmarkResult` each.
 
     The models take turns (each round runs one step of every model), so a machine whose speed
     drifts during the run (other load, clocks) shifts all models alike and the ratios hold.
     `peak_rss_mb` is the peak of the process while these models were built and timed: call with
-    one model (or use the CLI's --isolate) for a model's own peak.
+    one model (or use the CLI's --isolate) for a model's own peak. `builders` ({name: a
+    function returning a new model}) replaces the registry's model of a name.
     """
     names = list(names)
     _check(names, mode, batch, precision, steps, warmup)
@@ -156,11 +163,12 @@ def benchmark_models(names, mode="infer", batch=16, size=224, precision="float32
         for name, shape in zip(names, shapes):
             if mode == "infer":
                 keras.config.set_dtype_policy(precision)
-                _, run_step = _inference_runner(name, shape, batch, classes, jit_compile)
+                _, run_step = _inference_runner(name, shape, batch, classes, jit_compile,
+                                                builders)
             else:
                 model_dirs.append(tempfile.mkdtemp(prefix="bl_keras_benchmark_"))
                 _, run_step = _training_runner(name, shape, batch, classes, precision,
-                                               jit_compile, strategy, model_dirs[-1])
+                                               jit_compile, strategy, model_dirs[-1], builders)
             runners.append(run_step)
         for run_step in runners:
             for _ in range(warmup):
@@ -175,7 +183,7 @@ def benchmark_models(names, mode="infer", batch=16, size=224, precision="float32
         gpu_peak = memory.gpu_peak_mb()
         del runners
         keras.config.set_dtype_policy("float32")
-        counted = [profiling.profile(build_model(name, shape, classes), shape)
+        counted = [profiling.profile(build_model(name, shape, classes, builders), shape)
                    for name, shape in zip(names, shapes)]
     finally:
         keras.config.set_dtype_policy(previous_policy)

@@ -10,6 +10,7 @@ base_width 64; ResNeXt-32x4d is cardinality 32, base_width 4.
 import keras
 from keras import ops
 
+from bl_keras.layers import gating
 from bl_keras.layers import width as widths
 from bl_keras.layers.conv import ConvBN, he_normal_fan_out
 from bl_keras.layers.norm import norm_config
@@ -178,6 +179,23 @@ class Bottleneck(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         widths.record(self, projection=self.proj is not None)
+        gate, dynamic = gating.gate_of(self)
+        if gate is not None:
+            return gating.gated_block(inputs, gate, lambda x: self._shortcut(x, training),
+                                      lambda x, s: self._residual(x, s, training), training,
+                                      dynamic)
+        return self._residual(inputs, self._shortcut(inputs, training), training)
+
+    def _shortcut(self, inputs, training):
+        shortcut = inputs
+        if self.pool is not None:
+            shortcut = self._average_pool(shortcut, training)
+        if self.proj is not None:
+            shortcut = self.proj(shortcut, training=training)
+        return shortcut
+
+    def _residual(self, inputs, shortcut, training):
+        """The block's output for `inputs` given their shortcut output."""
         x = self.conv1(inputs, training=training)
         x = self.conv2(x, training=training)
         # Slimmed, an identity shortcut sets the output count: whatever the block receives
@@ -188,11 +206,6 @@ class Bottleneck(keras.layers.Layer):
         x = self.conv3(x, training=training, out_channels=tie)
         if self.se is not None:
             x = self.se(x)
-        shortcut = inputs
-        if self.pool is not None:
-            shortcut = self._average_pool(shortcut, training)
-        if self.proj is not None:
-            shortcut = self.proj(shortcut, training=training)
         x = x + shortcut
         return ops.relu(x) if self.last_relu else x
 
@@ -237,7 +250,8 @@ class ZeroPadShortcut(keras.layers.Layer):
             fb.resnet.torch's 1x1 average pool with stride 2).
 
     Odd sizes keep ceil(n / stride) pixels, as the strided 3x3 convolution beside it does
-    (the average then covers the pixels that exist).
+    (the average then covers the pixels that exist). Under a width it pads to the width's
+    share of `filters` (`bl_keras.layers.width.active`), as the block's convolutions output.
     """
 
     def __init__(self, filters, strides=2, pool="average", **kwargs):
@@ -249,6 +263,9 @@ class ZeroPadShortcut(keras.layers.Layer):
         self.pool = pool
 
     def build(self, input_shape):
+        plan = widths.planned(self)
+        if plan is not None:  # the layer of a narrower network: its recorded count
+            self.filters = plan["filters"]
         if input_shape[-1] is not None and input_shape[-1] > self.filters:
             raise ValueError(f"ZeroPadShortcut pads channels: input {input_shape[-1]} > "
                              f"filters {self.filters}")
@@ -260,8 +277,13 @@ class ZeroPadShortcut(keras.layers.Layer):
                 x = x[:, ::self.strides[0], ::self.strides[1], :]
             else:
                 x = ops.average_pool(x, self.strides, self.strides, padding="same")
-        extra = self.filters - x.shape[-1]
-        if extra:
+        filters, width = self.filters, widths.current_width()
+        if not widths.is_full(width):  # slimmed: pad to the block's active outputs
+            filters = widths.active(self.filters, width)
+            if widths.is_static(width):
+                widths.record(self, filters=int(filters))
+        extra = filters - widths.channels_of(x)
+        if not widths.is_static(extra) or extra:
             # BlockDrop concatenates the zeros after the input's channels.
             x = ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, extra]])
         return x
@@ -297,6 +319,10 @@ class BasicBlock(keras.layers.Layer):
             outputs than inputs (a bL little branch's first block) projects (1x1 conv + BN).
         shortcut_pool: how option A downsamples: "average" or "subsample" (`ZeroPadShortcut`).
         zero_gamma, norm: as in `Bottleneck`.
+
+    Under a width (`bl_keras.layers.width`) every convolution runs its leading channels and
+    the option-A shortcut pads to as many; an identity shortcut ties the block's outputs to
+    its inputs.
     """
 
     def __init__(self, filters, strides=1, num_convs=2, padding="symmetric", last_relu=True,
@@ -337,7 +363,13 @@ class BasicBlock(keras.layers.Layer):
     def build(self, input_shape):
         in_channels = input_shape[-1]
         reshaped = in_channels != self.filters or self.strides != (1, 1)
-        if reshaped and self.shortcut == "A" and in_channels <= self.filters:
+        plan = widths.planned(self)  # a narrower network keeps the nominal one's shortcuts
+        if plan is not None:
+            reshaped = plan["shortcut"] != "identity"
+            zero_pad = plan["shortcut"] == "zero_pad"
+        else:
+            zero_pad = reshaped and self.shortcut == "A" and in_channels <= self.filters
+        if zero_pad:
             self.proj = ZeroPadShortcut(self.filters, self.strides, self.shortcut_pool,
                                         name="downsample", dtype=self.dtype_policy)
             self.proj.build(input_shape)
@@ -351,15 +383,36 @@ class BasicBlock(keras.layers.Layer):
             shape = conv.compute_output_shape(shape)
 
     def call(self, inputs, training=None):
-        widths.require_full(self)
+        kind = ("identity" if self.proj is None else
+                "zero_pad" if isinstance(self.proj, ZeroPadShortcut) else "conv")
+        widths.record(self, shortcut=kind)
+        gate, dynamic = gating.gate_of(self)
+        if gate is not None:
+            if self._crop_axes:
+                raise ValueError(f"{self.name}: a block that shortens its input ('valid' "
+                                 "padding) cannot be gated")
+            return gating.gated_block(inputs, gate, lambda x: self._shortcut(x, training),
+                                      lambda x, s: self._residual(x, s, training), training,
+                                      dynamic)
+        return self._residual(inputs, self._shortcut(inputs, training), training)
+
+    def _shortcut(self, inputs, training):
+        if isinstance(self.proj, ZeroPadShortcut):
+            return self.proj(inputs)
+        if self.proj is not None:
+            return self.proj(inputs, training=training)
+        return inputs
+
+    def _residual(self, inputs, shortcut, training):
+        """The block's output for `inputs` given their shortcut output."""
+        # Slimmed, an identity shortcut sets the output count: whatever the block receives.
+        tie = None
+        if self.proj is None and not widths.is_full(widths.current_width()):
+            tie = widths.channels_of(inputs)
         x = inputs
         for conv in self.convs:
-            x = conv(x, training=training)
-        shortcut = inputs
-        if isinstance(self.proj, ZeroPadShortcut):
-            shortcut = self.proj(inputs)
-        elif self.proj is not None:
-            shortcut = self.proj(inputs, training=training)
+            last = conv is self.convs[-1]
+            x = conv(x, training=training, out_channels=tie if last else None)
         for axis in self._crop_axes:
             shortcut = centre_crop(shortcut, axis, ops.shape(x)[axis])
         x = x + shortcut

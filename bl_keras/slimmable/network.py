@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from bl_keras.layers import width as widths
+from bl_keras.models import specs
 
 register = keras.saving.register_keras_serializable(package="bl_keras")
 
@@ -43,16 +44,16 @@ def _registry(name):
     return build
 
 
-# The networks MutualNet trains; `get` also takes any registry ResNet / ResNeXt name.
+# The networks MutualNet trains (the CIFAR ResNets for 28-32 pixel images); `get` also takes
+# any registry ResNet / ResNeXt name.
 ARCHITECTURES = {"mobilenet_v1": _mobilenet(1), "mobilenet_v2": _mobilenet(2),
-                 "resnet50": _registry("resnet50"), "bl_resnet50": _registry("bl_resnet50")}
+                 "resnet50": _registry("resnet50"), "bl_resnet50": _registry("bl_resnet50"),
+                 **{name: _registry(name) for name in specs.CIFAR_MODELS}}
 
 
 def architecture_builder(name):
     if name in ARCHITECTURES:
         return ARCHITECTURES[name]
-    from bl_keras.models import specs
-
     if name in specs.IMAGE_MODELS:  # the ResNet / ResNeXt / SE family of Tables 1-2
         return _registry(name)
     raise ValueError(f"Unknown slimmable architecture {name!r}; valid: {sorted(ARCHITECTURES)} "
@@ -102,7 +103,7 @@ class SlimmableNetwork(keras.Model):
 
     Args:
         architecture: a key of `ARCHITECTURES` ("mobilenet_v1", "mobilenet_v2", "resnet50",
-            "bl_resnet50") or a registry ResNet / ResNeXt name (e.g. "bl_resnext50_32x4d").
+            "bl_resnet50", the CIFAR ResNets) or a registry ResNet / ResNeXt name (e.g. "bl_resnext50_32x4d").
         classes: outputs of the classifier (never slimmed).
         base_width: width multiplier(s) of the network as built (see the module doc).
         norm: BatchNorm options (see `bl_keras.layers.norm`).

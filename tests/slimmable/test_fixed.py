@@ -24,6 +24,11 @@ CASES = [
     pytest.param("mobilenet_v2", dict(classes=5), 0.25, 32, id="mobilenet_v2-0.25"),
     pytest.param("bl_resnet50", dict(SMALL_RESNET, base_width=0.25), 0.25, 64,
                  id="bl_resnet50-base0.25-0.25"),
+    # Basic blocks: option-A shortcuts pad to the width's channels, identity ones tie them.
+    pytest.param("cifar_resnet20", dict(classes=5), 0.5, 28, id="cifar_resnet20-0.5"),
+    pytest.param("cifar_resnet20", dict(classes=5, shortcut="B"), 0.75, 28,
+                 id="cifar_resnet20-B-0.75"),
+    pytest.param("bl_cifar_resnet20", dict(classes=5), 0.6, 28, id="bl_cifar_resnet20-0.6"),
 ]
 _MODELS = {}
 
