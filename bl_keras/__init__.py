@@ -9,8 +9,9 @@ __version__ = "0.1.0"
 
 # Importing the subpackages registers every layer and model class the package writes into a
 # `.keras` file, so `keras.models.load_model` needs nothing but `import bl_keras`.
-from bl_keras import convert, layers, models, profiling, slimmable, speech, training  # noqa: E402
+from bl_keras import (blockdrop, convert, layers, models, profiling, slimmable, speech,  # noqa: E402
+                      training)
 from bl_keras.saving import load_model  # noqa: E402
 
-__all__ = ["convert", "layers", "load_model", "models", "profiling", "slimmable", "speech",
+__all__ = ["blockdrop", "convert", "layers", "load_model", "models", "profiling", "slimmable", "speech",
            "training", "__version__"]

@@ -5,6 +5,14 @@ import keras
 OUTPUT_KINDS = ("auto", "logits", "probabilities")
 
 
+def classifier_of(model):
+    """The functional classifier whose outputs `model` returns: a dynamic network's backbone
+    (BlockDrop runs its backbone per image), else `model` itself."""
+    from bl_keras.blockdrop import BlockDropNetwork
+
+    return model.backbone if isinstance(model, BlockDropNetwork) else model
+
+
 def outputs_logits(model, kind="auto"):
     """True if `model` outputs logits, False if it outputs softmax probabilities.
 
@@ -16,6 +24,7 @@ def outputs_logits(model, kind="auto"):
         raise ValueError(f"kind must be one of {OUTPUT_KINDS}, got {kind!r}")
     if kind != "auto":
         return kind == "logits"
+    model = classifier_of(model)
     if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
         raise ValueError("expected a classifier with one [batch, classes] output "
                          "(build it with include_top=True)")

@@ -21,7 +21,7 @@ import tensorflow as tf
 from bl_keras.data.preprocessing import (EVAL_CROP_FRACTION, decode_image,
                                          eval_preprocess, normalize)
 from bl_keras.export.grouped_conv import plain_grouped_convolutions
-from bl_keras.export.head import class_names, outputs_logits
+from bl_keras.export.head import class_names, classifier_of, outputs_logits
 
 SERVING_SIGNATURE = "serving_default"
 ARRAY_SIGNATURE = "predict_images"
@@ -43,7 +43,7 @@ def export_saved_model(model, output_dir, labels=None, top_k=5, image_size=224,
         outputs: "auto" (read the last layer), "logits" or "probabilities": what the model
             returns; softmax is applied in the graph only to logits.
     """
-    num_classes = int(model.outputs[0].shape[-1])
+    num_classes = int(classifier_of(model).outputs[0].shape[-1])
     logits_model = outputs_logits(model, outputs)
     names = class_names(num_classes, labels)
     k = min(int(top_k), num_classes)
@@ -71,7 +71,7 @@ def export_saved_model(model, output_dir, labels=None, top_k=5, image_size=224,
             "probabilities": top.values,
         }
 
-    array_shape = [None, *model.inputs[0].shape[1:]]
+    array_shape = [None, *classifier_of(model).inputs[0].shape[1:]]
     with plain_grouped_convolutions():
         archive = keras.export.ExportArchive()
         archive.track(model)
@@ -87,7 +87,7 @@ def export_saved_model(model, output_dir, labels=None, top_k=5, image_size=224,
 
 
 def _check_input_size(model, image_size):
-    height, width = model.inputs[0].shape[1:3]
+    height, width = classifier_of(model).inputs[0].shape[1:3]
     for size in (height, width):
         if size is not None and size != image_size:
             raise ValueError(f"the model takes {height}x{width} images, not {image_size}")

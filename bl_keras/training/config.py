@@ -57,10 +57,20 @@ class TrainConfig:
                             "linearly with the global batch.", check="non_negative")
     lr_batch_reference: int = option(256, "Batch size the --lr is given for.", check="positive")
     lr_schedule: str = option("cosine", "cosine: cosine decay to 0 over all epochs; halving: "
-                                        "halve every epoch from --lr_halving_start_epoch.",
-                              choices=("cosine", "halving"))
+                                        "halve every epoch from --lr_halving_start_epoch; "
+                                        "step: multiply by --lr_step_factor after each of "
+                                        "--lr_step_epochs (none: constant).",
+                              choices=("cosine", "halving", "step"))
     lr_halving_start_epoch: int = option(10, "First epoch (1-based) whose learning rate is "
                                              "halved, for halving.")
+    lr_step_epochs: str = option("", "step: comma-separated epoch counts after which the "
+                                     "learning rate is multiplied by --lr_step_factor, e.g. "
+                                     "40,60,80.")
+    lr_step_factor: float = option(0.1, "step: the factor applied at each of --lr_step_epochs.",
+                                   check="non_negative")
+    optimizer: str = option("sgd", "sgd: SGD with --momentum (and --nesterov); adam: Adam "
+                                   "(epsilon 1e-8, as PyTorch's; BlockDrop's recipe).",
+                            choices=("sgd", "adam"))
     warmup_epochs: float = option(0.0, "Linear warmup from 0, in epochs.", check="non_negative")
     momentum: float = option(0.9, "SGD momentum.")
     nesterov: bool = option(True, "Nesterov momentum.")
@@ -102,8 +112,21 @@ class TrainConfig:
             raise ConfigError("label_smoothing", f"must be < 1, got {self.label_smoothing}")
         if self.warmup_epochs >= self.epochs:
             raise ConfigError("warmup_epochs", f"must be < --epochs ({self.epochs})")
+        try:
+            steps = self.step_epochs
+        except ValueError:
+            raise ConfigError("lr_step_epochs", f"expected comma-separated positive integers, "
+                                                f"got {self.lr_step_epochs!r}") from None
+        if any(e < 1 for e in steps) or list(steps) != sorted(set(steps)):
+            raise ConfigError("lr_step_epochs", f"expected increasing positive integers, got "
+                                                f"{self.lr_step_epochs!r}")
         if self.mode == "eval" and not self.eval:
             raise ConfigError("eval", "--mode=eval evaluates: it cannot be combined with --noeval")
+
+    @property
+    def step_epochs(self):
+        """--lr_step_epochs as a tuple of integers."""
+        return tuple(int(e) for e in self.lr_step_epochs.split(",") if e.strip())
 
     @property
     def splits(self):

@@ -104,9 +104,13 @@ class Trainer:
                 warmup_steps=round(config.warmup_epochs * self.steps_per_epoch),
                 kind=config.lr_schedule, steps_per_epoch=self.steps_per_epoch,
                 halving_start_epoch=config.lr_halving_start_epoch,
+                step_epochs=config.step_epochs, step_factor=config.lr_step_factor,
             )
-            optimizer = keras.optimizers.SGD(self.schedule, momentum=config.momentum,
-                                             nesterov=config.nesterov)
+            if config.optimizer == "adam":
+                optimizer = keras.optimizers.Adam(self.schedule, epsilon=1e-8)
+            else:
+                optimizer = keras.optimizers.SGD(self.schedule, momentum=config.momentum,
+                                                 nesterov=config.nesterov)
             if config.precision == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             self.optimizer = optimizer
@@ -267,9 +271,15 @@ class Trainer:
 
     @staticmethod
     def _averages(sums):
+        """Per-example averages of the metric sums: loss, top1, top5 and any a task adds
+        (e.g. BlockDrop's blocks per image)."""
         count = max(sums.get("count", 0.0), 1.0)
-        return {"loss": sums["loss"] / count, "top1": sums["top1"] / count,
-                "top5": sums["top5"] / count}
+        return {k: v / count for k, v in sums.items() if k != "count"}
+
+    def _extra_metrics(self, averages, prefix):
+        unit = self.task.example_unit
+        return {f"{prefix}{k}": v for k, v in averages.items()
+                if k not in ("loss", "top1", "top5", unit, f"{unit}_per_sec")}
 
     # ---- checkpoints ------------------------------------------------------------------------
 
@@ -375,11 +385,13 @@ class Trainer:
             record = {"epoch": epoch + 1, "step": self.global_step,
                       "lr": float(self.schedule(self.global_step - 1)),
                       "train_loss": train["loss"], "train_top1": train["top1"],
-                      "train_top5": train["top5"], per_sec: examples / max(busy, 1e-9),
+                      "train_top5": train["top5"], **self._extra_metrics(train, "train_"),
+                      per_sec: examples / max(busy, 1e-9),
                       f"skipped_{self.task.skipped_unit}": int(self.task.skipped_inputs())}
             val = self.evaluate() if self.evaluates else {}
             if val:
-                record.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
+                record.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"],
+                              **self._extra_metrics(val, "val_"))
                 record[f"eval_{per_sec}"] = val[per_sec]
                 if val["top1"] > float(self.best_top1.numpy()):
                     self.best_top1.assign(val["top1"])

@@ -43,7 +43,8 @@ def test_missing_data_dir(tmp_path):
     assert "--data_dir" in line and "nowhere" in line
 
 
-@pytest.mark.parametrize("module", ["train.imagenet", "train.speech", "train.mutualnet"])
+@pytest.mark.parametrize("module", ["train.imagenet", "train.speech", "train.mutualnet",
+                                    "train.study"])
 def test_help_lists_the_entry_points_flags_and_exits_0(module):
     short, full = (run_module(module, [arg]) for arg in ("--help", "--helpfull"))
     assert short.returncode == 0 and full.returncode == 0, short.stderr + full.stderr
@@ -110,3 +111,39 @@ def test_every_imagenet_flagfile_parses_to_a_model_and_its_options():
         "bl_resnet50", {"zero_init_residual": True, "alpha": 2, "beta": 4, "branches": 3}]
     assert checked["configs/imagenet/bl_resnet101_m7.flags"][1]["num_merges"] == 7
     assert checked["configs/imagenet/bl_resnet50_concat.flags"][1]["merge"] == "concat"
+
+
+CHECK_RECIPE_FLAGFILES = """
+import glob, json
+from absl import flags
+from train import blockdrop, study
+from train import flags as train_flags
+checked = {}
+for path in sorted(glob.glob("configs/blockdrop/*.flags") + glob.glob("configs/study/*.flags")):
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train", "--flagfile=" + path, "--model_dir=x"])
+    config = train_flags.train_config()
+    F = flags.FLAGS
+    checked[path] = dict(stage=F.stage, epochs=config.epochs, lr=config.lr, gamma=F.gamma,
+                         optimizer=config.optimizer, steps=list(config.step_epochs),
+                         batch=config.batch_size, models=F.models)
+print(json.dumps(checked))
+"""
+
+
+def test_blockdrop_and_study_flagfiles_parse_to_the_authors_recipes():
+    done = subprocess.run([sys.executable, "-c", CHECK_RECIPE_FLAGFILES], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    checked = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(checked) == 9
+    finetune = checked["configs/blockdrop/resnet110_cifar10_finetune.flags"]
+    assert finetune == dict(stage="finetune", epochs=2000, lr=1e-4, gamma=10.0,
+                            optimizer="adam", steps=[1600], batch=256, models=None)
+    curriculum = checked["configs/blockdrop/resnet110_cifar10_curriculum.flags"]
+    assert (curriculum["batch"], curriculum["lr"], curriculum["gamma"]) == (2048, 1e-3, 1.0)
+    assert checked["configs/blockdrop/resnet101_imagenet_finetune.flags"]["gamma"] == 5.0
+    assert checked["configs/blockdrop/cifar_resnet110_cifar10.flags"]["steps"] == [82, 123]
+    assert checked["configs/blockdrop/demo.flags"]["stage"] == "all"
+    assert checked["configs/study/fashion_mnist.flags"]["models"] == [
+        "cifar_resnet20", "bl_cifar_resnet20"]

@@ -1,0 +1,225 @@
+"""Evaluate a BlockDrop network: top-1, blocks and MACs per image, distinct policies; the
+comparison with the full backbone; a plot of blocks used per class.
+
+    python -m bl_keras.blockdrop.evaluate --model=runs/blockdrop_ft/model.keras \\
+        --data_source=idx --data_dir=DIR --image_size=28 [--backbone=runs/bb/model.keras]
+        [--plot=blocks.png]
+
+Every image runs the thresholded policy, the backbone executing only its kept blocks. MACs are
+multiply-accumulates (the BlockDrop paper's FLOPs are twice these), the policy network included.
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+from bl_keras.command_line import HelpFormatter
+
+# The data options of `bl_keras.data.build_dataset` an evaluation reads.
+DATA_KEYS = ("data_dir", "image_size", "manual_dir", "tfds_name", "label_offset", "num_classes",
+             "eval_crop_fraction")
+
+
+def validation_dataset(data, batch_size):
+    """The evaluation split of `data` (the options of `train.imagenet`'s task: data_source,
+    data_dir, image_size, ...), one ordered pass."""
+    from bl_keras.data import build_dataset
+
+    source = data["data_source"]
+    return build_dataset(source_name="imagefolder" if source == "demo" else source,
+                         split="val", training=False, batch_size=batch_size, seed=0,
+                         **{key: data[key] for key in DATA_KEYS if key in data}).dataset
+
+
+def policies_and_predictions(network, dataset):
+    """(policies [N, K], correct [N], labels [N]) of the thresholded policy over `dataset`."""
+    import tensorflow as tf
+
+    from bl_keras.blockdrop.network import threshold
+
+    @tf.function
+    def step(images):
+        policy = threshold(network.probabilities(images, training=False))
+        logits = network.run(images, policy, training=False)
+        return policy, tf.argmax(logits, axis=-1, output_type=tf.int32)
+
+    policies, correct, labels = [], [], []
+    for images, batch_labels in dataset:
+        policy, predicted = step(images)
+        policies.append(policy.numpy())
+        labels.append(batch_labels.numpy())
+        correct.append(predicted.numpy() == batch_labels.numpy())
+    return np.concatenate(policies), np.concatenate(correct), np.concatenate(labels)
+
+
+def backbone_top1(backbone, dataset):
+    import tensorflow as tf
+
+    predict = tf.function(lambda x: tf.argmax(backbone(x, training=False), axis=-1,
+                                              output_type=tf.int32))
+    hits = [predict(images).numpy() == labels.numpy() for images, labels in dataset]
+    return float(np.concatenate(hits).mean())
+
+
+def measure_speed(network, images, steps=20, warmup=3):
+    """Images/s of the BlockDrop network (policy + gathered blocks) and of its full backbone on
+    the batch `images`, the two taking turns (one step each per round); medians."""
+    import statistics
+    import time
+
+    import tensorflow as tf
+
+    images = tf.constant(images)
+    runners = {"blockdrop": tf.function(lambda x: network(x, training=False)),
+               "full": tf.function(lambda x: network.backbone(x, training=False))}
+    timed = {name: [] for name in runners}
+    for round_ in range(warmup + steps):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run(images).numpy()
+            if round_ >= warmup:
+                timed[name].append(time.perf_counter() - start)
+    batch = int(images.shape[0])
+    return {f"{name}_images_per_sec": batch / statistics.median(times)
+            for name, times in timed.items()}
+
+
+def summarise(policies, correct, labels, costs):
+    """The evaluation's figures: top-1, blocks and MACs per image (mean, std), distinct
+    policies, and the mean blocks of each class."""
+    blocks = policies.sum(axis=1)
+    macs = costs.per_image(policies)
+    return {
+        "images": int(len(correct)), "top1": float(correct.mean()),
+        "blocks_mean": float(blocks.mean()), "blocks_std": float(blocks.std()),
+        "num_blocks": int(policies.shape[1]),
+        "macs_mean": float(macs.mean()), "macs_std": float(macs.std()),
+        "full_macs": int(costs.full), "policy_macs": int(costs.policy),
+        "distinct_policies": int(len({row.tobytes() for row in policies.astype(np.uint8)})),
+        "blocks_per_class": {int(c): float(blocks[labels == c].mean())
+                             for c in np.unique(labels)},
+    }
+
+
+def evaluate_file(path, data, batch_size=64):
+    """`summarise` of the BlockDrop network in the .keras file `path` on `data`'s val split."""
+    from bl_keras.blockdrop.cost import block_costs
+    from bl_keras.saving import load_model
+
+    network = load_model(path)
+    dataset = validation_dataset(data, batch_size)
+    policies, correct, labels = policies_and_predictions(network, dataset)
+    shape = (data["image_size"], data["image_size"], 3)
+    return summarise(policies, correct, labels, block_costs(network, shape))
+
+
+def compare_with_backbone(path, backbone_path, data, batch_size=64):
+    """The BlockDrop network's summary, plus the full backbone's top-1 and the chance level."""
+    from bl_keras.saving import load_model
+
+    summary = evaluate_file(path, data, batch_size)
+    backbone = load_model(backbone_path)
+    summary["backbone_top1"] = backbone_top1(backbone, validation_dataset(data, batch_size))
+    summary["chance"] = 1.0 / backbone.output_shape[-1]
+    return summary
+
+
+def format_summary(summary):
+    return (f"BlockDrop: top-1 {100 * summary['top1']:.2f}% on {summary['images']} images; "
+            f"blocks {summary['blocks_mean']:.2f} +- {summary['blocks_std']:.2f} of "
+            f"{summary['num_blocks']}; MACs per image {summary['macs_mean'] / 1e6:.2f} +- "
+            f"{summary['macs_std'] / 1e6:.2f} M (policy network {summary['policy_macs'] / 1e6:.2f}"
+            f" M included); {summary['distinct_policies']} distinct policies")
+
+
+def format_comparison(summary):
+    saving = 1 - summary["macs_mean"] / summary["full_macs"]
+    return "\n".join([
+        format_summary(summary),
+        f"Full network: top-1 {100 * summary['backbone_top1']:.2f}%, "
+        f"{summary['full_macs'] / 1e6:.2f} M MACs per image; BlockDrop uses {100 * saving:.1f}% "
+        f"fewer MACs at {100 * (summary['top1'] - summary['backbone_top1']):+.2f} points "
+        f"(chance {100 * summary['chance']:.1f}%)"])
+
+
+def plot_blocks_per_class(summary, path, class_names=None):
+    """Bar chart of the mean blocks each class's images run."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    classes = sorted(summary["blocks_per_class"])
+    names = [class_names[c] if class_names else str(c) for c in classes]
+    axes.bar(names, [summary["blocks_per_class"][c] for c in classes])
+    axes.axhline(summary["blocks_mean"], color="black", linestyle="--", linewidth=1,
+                 label="all images")
+    axes.set_ylabel(f"blocks run (of {summary['num_blocks']})")
+    axes.set_xlabel("class")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bl_keras.blockdrop.evaluate",
+                                     description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--model", required=True, help="the BlockDrop network (.keras)")
+    parser.add_argument("--backbone", help="the full network to compare with (.keras)")
+    parser.add_argument("--data_source", default="idx",
+                        choices=("imagefolder", "tfrecord", "tfds", "idx", "demo"))
+    parser.add_argument("--data_dir", required=True)
+    parser.add_argument("--tfds_name", default="imagenet2012")
+    parser.add_argument("--image_size", type=int, default=32)
+    parser.add_argument("--eval_crop_fraction", type=float, default=1.0)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--plot", help="write the blocks-per-class bar chart here (.png)")
+    parser.add_argument("--speed", action="store_true",
+                        help="also time the BlockDrop network against its full backbone on the "
+                             "first --batch_size validation images (taking turns)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    import json
+
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    data = dict(data_source=args.data_source, data_dir=args.data_dir,
+                tfds_name=args.tfds_name, image_size=args.image_size,
+                eval_crop_fraction=args.eval_crop_fraction)
+    try:
+        if args.backbone:
+            summary = compare_with_backbone(args.model, args.backbone, data, args.batch_size)
+        else:
+            summary = evaluate_file(args.model, data, args.batch_size)
+    except (FileNotFoundError, ValueError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if args.speed:
+        from bl_keras.saving import load_model
+
+        network = load_model(args.model)
+        images, _ = next(iter(validation_dataset(data, args.batch_size)))
+        summary.update(measure_speed(network, images))
+        summary["speedup"] = (summary["blockdrop_images_per_sec"]
+                              / summary["full_images_per_sec"])
+        summary["mac_ratio"] = summary["full_macs"] / summary["macs_mean"]
+    if args.plot:
+        plot_blocks_per_class(summary, args.plot)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(format_comparison(summary) if args.backbone else format_summary(summary))
+        if args.speed:
+            print(f"Speed (batch {args.batch_size}, taking turns): BlockDrop "
+                  f"{summary['blockdrop_images_per_sec']:.0f} images/s, full network "
+                  f"{summary['full_images_per_sec']:.0f} images/s: {summary['speedup']:.2f}x "
+                  f"for a MAC ratio of {summary['mac_ratio']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""`python -m train.blockdrop`: both stages on the shared trainer (tiny generated data), a killed
+curriculum run that resumes, and the start-up checks of its flags."""
+
+import json
+
+import pytest
+
+from bl_keras import models
+from tests.train.helpers import (fingerprint_line, kill_after_first_checkpoint, metrics,
+                                 popen_module, run_module, tiny_data)
+
+DATA = ["--data_source=imagefolder", "--image_size=32", "--batch_size=8", "--noprogress",
+        "--eval_crop_fraction=1.0", "--min_crop_area=0.5", "--color_jitter=0",
+        "--optimizer=adam", "--weight_decay=0", "--lr=1e-3", "--lr_batch_reference=8",
+        "--lr_schedule=step", "--policy=resnet8"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return tiny_data(tmp_path_factory.mktemp("data"), classes=4, train=8, val=4, size=32)
+
+
+@pytest.fixture(scope="module")
+def backbone(tmp_path_factory):
+    path = tmp_path_factory.mktemp("backbone") / "cifar_resnet20.keras"
+    models.get("cifar_resnet20", classes=4, classifier_activation=None).save(path)
+    return path
+
+
+def test_curriculum_then_finetune(data, backbone, tmp_path):
+    curriculum = tmp_path / "curriculum"
+    proc = run_module("train.blockdrop", [
+        *DATA, f"--data_dir={data}", f"--model_dir={curriculum}", "--stage=curriculum",
+        f"--backbone={backbone}", "--epochs=2", "--steps_per_epoch=2"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = metrics(curriculum)
+    assert [r["epoch"] for r in records] == [1, 2]
+    for record in records:
+        # the curriculum forces all blocks but the last e + 1 on: 9 blocks, >= 7 run
+        assert 7 <= record["train_blocks"] <= 9 and 7 <= record["val_blocks"] <= 9
+        assert "train_reward" in record and "val_reward" in record
+    config = json.loads((curriculum / "config.json").read_text())
+    assert config["model"]["stage"] == "curriculum" and config["run"]["gamma"] == 1.0
+
+    finetune = tmp_path / "finetune"
+    proc = run_module("train.blockdrop", [
+        *DATA, f"--data_dir={data}", f"--model_dir={finetune}", "--stage=finetune",
+        f"--init_from={curriculum}", "--epochs=1", "--steps_per_epoch=2", "--gamma=10"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (record,) = metrics(finetune)
+    assert 0 <= record["val_blocks"] <= 9 and record["step"] == 2
+
+
+@pytest.mark.slow  # ~1 min: a run killed after its first checkpoint, then resumed
+def test_killed_curriculum_run_resumes(data, backbone, tmp_path):
+    args = [*DATA, f"--data_dir={data}", f"--model_dir={tmp_path}", "--stage=curriculum",
+            f"--backbone={backbone}", "--epochs=2", "--steps_per_epoch=3",
+            "--checkpoint_every=1"]
+    killed_at = kill_after_first_checkpoint(popen_module("train.blockdrop", args), tmp_path)
+    proc = run_module("train.blockdrop", args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"at step {killed_at}" in proc.stdout
+    assert fingerprint_line(proc.stdout).startswith("global_step=6 ")
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--stage=curriculum"], "--backbone: required for --stage=curriculum"),
+    (["--stage=finetune"], "--init_from: required for --stage=finetune"),
+    (["--stage=curriculum", "--backbone=nowhere.keras"], "--backbone: no such .keras file"),
+    (["--stage=curriculum", "--model=resnet50"], "--model: BlockDrop's network comes from"),
+    (["--stage=all"], "--backbone_model: required for --stage=all"),
+    (["--stage=curriculum", "--bound_alpha=0.3", "--backbone=BACKBONE"],
+     "bound_alpha must be in [0.5, 1]"),
+])
+def test_bad_blockdrop_flags_are_one_line_errors(data, backbone, tmp_path, extra, message):
+    extra = [arg.replace("BACKBONE", str(backbone)) for arg in extra]
+    proc = run_module("train.blockdrop", [*DATA, f"--data_dir={data}",
+                                          f"--model_dir={tmp_path / 'run'}", *extra])
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert message in proc.stderr
+
+
+def test_a_backbone_of_other_classes_is_refused(data, tmp_path):
+    other = tmp_path / "ten_classes.keras"
+    models.get("cifar_resnet20", classes=10, classifier_activation=None).save(other)
+    proc = run_module("train.blockdrop", [*DATA, f"--data_dir={data}",
+                                          f"--model_dir={tmp_path / 'run'}",
+                                          "--stage=curriculum", f"--backbone={other}"])
+    assert proc.returncode == 2
+    assert "classifies 10 classes, the data has 4" in proc.stderr
