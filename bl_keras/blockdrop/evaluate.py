@@ -143,22 +143,39 @@ def format_comparison(summary):
         f"(chance {100 * summary['chance']:.1f}%)"])
 
 
-def plot_blocks_per_class(summary, path, class_names=None):
-    """Bar chart of the mean blocks each class's images run."""
+def plot(summaries, labels, path, class_names=None):
+    """Blocks run per class (a bar group per network) and top-1 against mean blocks (a point
+    per network, e.g. one per gamma, with the full backbone at K when compared)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7, 4))
+    figure = Figure(figsize=(12, 4.5))
     FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    classes = sorted(summary["blocks_per_class"])
+    per_class, accuracy = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    classes = sorted(summaries[0]["blocks_per_class"])
     names = [class_names[c] if class_names else str(c) for c in classes]
-    axes.bar(names, [summary["blocks_per_class"][c] for c in classes])
-    axes.axhline(summary["blocks_mean"], color="black", linestyle="--", linewidth=1,
-                 label="all images")
-    axes.set_ylabel(f"blocks run (of {summary['num_blocks']})")
-    axes.set_xlabel("class")
-    axes.legend()
+    width = 0.8 / len(summaries)
+    for i, (summary, label) in enumerate(zip(summaries, labels)):
+        positions = np.arange(len(classes)) + (i - (len(summaries) - 1) / 2) * width
+        per_class.bar(positions, [summary["blocks_per_class"].get(c, np.nan) for c in classes],
+                      width, label=label)
+    per_class.set_xticks(np.arange(len(classes)), names)
+    per_class.set_ylabel(f"blocks run (of {summaries[0]['num_blocks']})")
+    per_class.set_xlabel("class")
+    per_class.set_title("Blocks per class")
+    per_class.legend(fontsize="small")
+    for summary, label in zip(summaries, labels):
+        accuracy.errorbar(summary["blocks_mean"], 100 * summary["top1"],
+                          xerr=summary["blocks_std"], fmt="o", capsize=3, label=label)
+    full = [s for s in summaries if "backbone_top1" in s]
+    if full:
+        accuracy.plot(full[0]["num_blocks"], 100 * full[0]["backbone_top1"], "k*",
+                      markersize=12, label="full network")
+    accuracy.set_xlabel("blocks run per image (mean +- std)")
+    accuracy.set_ylabel("top-1 (%)")
+    accuracy.set_title("Accuracy against blocks")
+    accuracy.grid(alpha=0.3)
+    accuracy.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 
@@ -166,7 +183,11 @@ def plot_blocks_per_class(summary, path, class_names=None):
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bl_keras.blockdrop.evaluate",
                                      description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("--model", required=True, help="the BlockDrop network (.keras)")
+    parser.add_argument("--model", required=True, action="append",
+                        help="the BlockDrop network (.keras); repeat it to compare several "
+                             "(one per gamma, say): each is evaluated and plotted")
+    parser.add_argument("--labels", help="comma-separated names of the --model files in the "
+                                         "report and plot (default: the file paths)")
     parser.add_argument("--backbone", help="the full network to compare with (.keras)")
     parser.add_argument("--data_source", default="idx",
                         choices=("imagefolder", "tfrecord", "tfds", "idx", "demo"))
@@ -175,49 +196,66 @@ def parse_args(argv):
     parser.add_argument("--image_size", type=int, default=32)
     parser.add_argument("--eval_crop_fraction", type=float, default=1.0)
     parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--plot", help="write the blocks-per-class bar chart here (.png)")
+    parser.add_argument("--plot", help="write the blocks-per-class and accuracy-against-blocks "
+                                       "plot here (.png)")
     parser.add_argument("--speed", action="store_true",
-                        help="also time the BlockDrop network against its full backbone on the "
-                             "first --batch_size validation images (taking turns)")
+                        help="also time each BlockDrop network against its full backbone on "
+                             "the first --batch_size validation images (taking turns)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser.parse_args(argv)
+
+
+def evaluate(path, args, data):
+    """The summary of one --model (with the comparison and speed when asked)."""
+    if args.backbone:
+        summary = compare_with_backbone(path, args.backbone, data, args.batch_size)
+    else:
+        summary = evaluate_file(path, data, args.batch_size)
+    if args.speed:
+        from bl_keras.saving import load_model
+
+        network = load_model(path)
+        images, _ = next(iter(validation_dataset(data, args.batch_size)))
+        summary.update(measure_speed(network, images))
+        summary["speedup"] = (summary["blockdrop_images_per_sec"]
+                              / summary["full_images_per_sec"])
+        summary["mac_ratio"] = summary["full_macs"] / summary["macs_mean"]
+    return summary
+
+
+def report(summary, args):
+    lines = [format_comparison(summary) if args.backbone else format_summary(summary)]
+    if args.speed:
+        lines.append(f"Speed (batch {args.batch_size}, taking turns): BlockDrop "
+                     f"{summary['blockdrop_images_per_sec']:.0f} images/s, full network "
+                     f"{summary['full_images_per_sec']:.0f} images/s: {summary['speedup']:.2f}x "
+                     f"for a MAC ratio of {summary['mac_ratio']:.2f}x")
+    return "\n".join(lines)
 
 
 def main(argv=None):
     import json
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    labels = args.labels.split(",") if args.labels else list(args.model)
+    if len(labels) != len(args.model):
+        print(f"error: --labels names {len(labels)} networks but {len(args.model)} --model "
+              "files are given", file=sys.stderr)
+        return 2
     data = dict(data_source=args.data_source, data_dir=args.data_dir,
                 tfds_name=args.tfds_name, image_size=args.image_size,
                 eval_crop_fraction=args.eval_crop_fraction)
     try:
-        if args.backbone:
-            summary = compare_with_backbone(args.model, args.backbone, data, args.batch_size)
-        else:
-            summary = evaluate_file(args.model, data, args.batch_size)
+        summaries = [evaluate(path, args, data) for path in args.model]
     except (FileNotFoundError, ValueError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    if args.speed:
-        from bl_keras.saving import load_model
-
-        network = load_model(args.model)
-        images, _ = next(iter(validation_dataset(data, args.batch_size)))
-        summary.update(measure_speed(network, images))
-        summary["speedup"] = (summary["blockdrop_images_per_sec"]
-                              / summary["full_images_per_sec"])
-        summary["mac_ratio"] = summary["full_macs"] / summary["macs_mean"]
     if args.plot:
-        plot_blocks_per_class(summary, args.plot)
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(format_comparison(summary) if args.backbone else format_summary(summary))
-        if args.speed:
-            print(f"Speed (batch {args.batch_size}, taking turns): BlockDrop "
-                  f"{summary['blockdrop_images_per_sec']:.0f} images/s, full network "
-                  f"{summary['full_images_per_sec']:.0f} images/s: {summary['speedup']:.2f}x "
-                  f"for a MAC ratio of {summary['mac_ratio']:.2f}x")
+        plot(summaries, labels, args.plot)
+    for summary, label in zip(summaries, labels):
+        summary["label"] = label
+        print(json.dumps(summary) if args.json else
+              (f"[{label}]\n" if len(summaries) > 1 else "") + report(summary, args))
     return 0
 
 

@@ -138,3 +138,21 @@ def test_saved_model_runs_each_images_policy(tmp_path):
     library = loaded.signatures["predict_images"].graph.as_graph_def().library
     ops = {node.op for function in library.function for node in function.node_def}
     assert {"GatherNd", "TensorScatterUpdate"} <= ops
+
+
+def test_evaluation_summary_by_hand():
+    from bl_keras.blockdrop.cost import BlockCosts
+    from bl_keras.blockdrop.evaluate import summarise
+
+    costs = BlockCosts(policy=10, shortcuts=100, blocks=(5, 7, 9))
+    policies = np.array([[1, 1, 1], [1, 0, 1], [1, 0, 1], [0, 0, 0]], np.float32)
+    correct = np.array([True, True, False, True])
+    labels = np.array([0, 0, 1, 1])
+    summary = summarise(policies, correct, labels, costs)
+    macs = np.array([131, 124, 124, 110])  # 10 + 100 + the kept blocks
+    blocks = np.array([3, 2, 2, 0])
+    assert summary["top1"] == 0.75 and summary["images"] == 4
+    assert summary["macs_mean"] == macs.mean() and summary["macs_std"] == macs.std()
+    assert summary["blocks_mean"] == 1.75 and summary["blocks_std"] == pytest.approx(blocks.std())
+    assert summary["distinct_policies"] == 3 and summary["full_macs"] == 121
+    assert summary["blocks_per_class"] == {0: 2.5, 1: 1.0}

@@ -50,6 +50,23 @@ def test_curriculum_then_finetune(data, backbone, tmp_path):
     (record,) = metrics(finetune)
     assert 0 <= record["val_blocks"] <= 9 and record["step"] == 2
 
+    # Both stages' networks through the evaluation command, compared with the backbone.
+    plot = tmp_path / "blocks.png"
+    proc = run_module("bl_keras.blockdrop.evaluate", [
+        f"--model={curriculum / 'model.keras'}", f"--model={finetune / 'model.keras'}",
+        "--labels=curriculum,gamma 10", f"--backbone={backbone}", "--data_source=imagefolder",
+        f"--data_dir={data}", "--image_size=32", "--batch_size=8", f"--plot={plot}", "--json"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summaries = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [s["label"] for s in summaries] == ["curriculum", "gamma 10"]
+    for summary in summaries:
+        assert summary["images"] == 16 and summary["num_blocks"] == 9
+        assert summary["chance"] == 0.25 and 0 <= summary["top1"] <= 1
+        assert summary["policy_macs"] < summary["macs_mean"]
+        assert summary["macs_mean"] <= summary["full_macs"] + summary["policy_macs"]
+        assert 1 <= summary["distinct_policies"] <= 16
+    assert plot.stat().st_size > 10_000
+
 
 @pytest.mark.slow  # ~1 min: a run killed after its first checkpoint, then resumed
 def test_killed_curriculum_run_resumes(data, backbone, tmp_path):
