@@ -9,6 +9,7 @@ import tensorflow as tf
 from bl_keras import slimmable
 from bl_keras.layers import ConvBN
 from bl_keras.layers import width as widths
+from bl_keras.models import specs
 from bl_keras.models.applications import Classifier
 from tests.slimmable.helpers import assert_close, images
 
@@ -252,7 +253,9 @@ def test_unknown_model_name_lists_valid_names():
         slimmable.get("mobilenet_v3")
     for name in ("bl_resnet50", "mobilenet_v1", "mobilenet_v2", "resnet50"):
         assert name in str(info.value)
-    assert slimmable.list_models() == ["bl_resnet50", "mobilenet_v1", "mobilenet_v2", "resnet50"]
+    cifar = sorted(specs.CIFAR_MODELS)  # the CIFAR ResNets and their bL versions
+    assert slimmable.list_models() == sorted(
+        ["bl_resnet50", "mobilenet_v1", "mobilenet_v2", "resnet50", *cifar])
 
 
 def test_unknown_norm_option_and_activation_raise():
