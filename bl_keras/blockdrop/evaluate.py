@@ -102,27 +102,36 @@ def summarise(policies, correct, labels, costs):
     }
 
 
-def evaluate_file(path, data, batch_size=64):
-    """`summarise` of the BlockDrop network in the .keras file `path` on `data`'s val split."""
+def evaluate_network(network, data, batch_size=64):
+    """`summarise` of a `BlockDropNetwork` on `data`'s val split."""
     from bl_keras.blockdrop.cost import block_costs
-    from bl_keras.saving import load_model
 
-    network = load_model(path)
     dataset = validation_dataset(data, batch_size)
     policies, correct, labels = policies_and_predictions(network, dataset)
     shape = (data["image_size"], data["image_size"], 3)
     return summarise(policies, correct, labels, block_costs(network, shape))
 
 
-def compare_with_backbone(path, backbone_path, data, batch_size=64):
-    """The BlockDrop network's summary, plus the full backbone's top-1 and the chance level."""
+def evaluate_file(path, data, batch_size=64):
+    """`summarise` of the BlockDrop network in the .keras file `path` on `data`'s val split."""
     from bl_keras.saving import load_model
 
-    summary = evaluate_file(path, data, batch_size)
+    return evaluate_network(load_model(path), data, batch_size)
+
+
+def backbone_summary(backbone_path, data, batch_size=64):
+    """The full network's top-1 on `data`'s val split and the chance level."""
+    from bl_keras.saving import load_model
+
     backbone = load_model(backbone_path)
-    summary["backbone_top1"] = backbone_top1(backbone, validation_dataset(data, batch_size))
-    summary["chance"] = 1.0 / backbone.output_shape[-1]
-    return summary
+    return {"backbone_top1": backbone_top1(backbone, validation_dataset(data, batch_size)),
+            "chance": 1.0 / backbone.output_shape[-1]}
+
+
+def compare_with_backbone(path, backbone_path, data, batch_size=64):
+    """The BlockDrop network's summary, plus the full backbone's top-1 and the chance level."""
+    return {**evaluate_file(path, data, batch_size),
+            **backbone_summary(backbone_path, data, batch_size)}
 
 
 def format_summary(summary):
@@ -205,16 +214,14 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def evaluate(path, args, data):
-    """The summary of one --model (with the comparison and speed when asked)."""
-    if args.backbone:
-        summary = compare_with_backbone(path, args.backbone, data, args.batch_size)
-    else:
-        summary = evaluate_file(path, data, args.batch_size)
-    if args.speed:
-        from bl_keras.saving import load_model
+def evaluate(path, args, data, compared):
+    """The summary of one --model, with the backbone's figures `compared` and, when asked, its
+    speed; the network is loaded once for both."""
+    from bl_keras.saving import load_model
 
-        network = load_model(path)
+    network = load_model(path)
+    summary = {**evaluate_network(network, data, args.batch_size), **compared}
+    if args.speed:
         images, _ = next(iter(validation_dataset(data, args.batch_size)))
         summary.update(measure_speed(network, images))
         summary["speedup"] = (summary["blockdrop_images_per_sec"]
@@ -246,7 +253,9 @@ def main(argv=None):
                 tfds_name=args.tfds_name, image_size=args.image_size,
                 eval_crop_fraction=args.eval_crop_fraction)
     try:
-        summaries = [evaluate(path, args, data) for path in args.model]
+        # The full network is evaluated once, whatever the number of BlockDrop networks.
+        compared = backbone_summary(args.backbone, data, args.batch_size) if args.backbone else {}
+        summaries = [evaluate(path, args, data, compared) for path in args.model]
     except (FileNotFoundError, ValueError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
