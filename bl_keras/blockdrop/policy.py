@@ -9,7 +9,12 @@ of the backbone's K residual blocks, the probability of running it.
   512 channels, 1x1 conv + BN projections), global average pool, K sigmoid outputs. The authors
   start it from ResNet-18's first blocks; here it starts from scratch unless weights are given.
 
-Both are ordinary functional models of the package's layers ("probabilities" is the output).
+* `decathlon_policy(K)`: SpotTune's agent for 64x64 inputs: the Visual Decathlon ResNet with
+  one block per stage (32-channel stem, 64/128/256 channels, each stage striding 2).
+
+Every one is an ordinary functional model of the package's layers. With `choices=1` (BlockDrop)
+the output "probabilities" holds K sigmoids; with `choices=2` (SpotTune) the output "logits"
+holds two logits per block, [batch, 2K] ordered block by block.
 """
 
 import keras
@@ -17,25 +22,42 @@ import keras
 from bl_keras.layers import ResidualStage
 from bl_keras.layers.norm import norm_config
 from bl_keras.layers.stem import ResNetStem
-from bl_keras.models.cifar import cifar_resnet
+from bl_keras.models.cifar import cifar_resnet, decathlon_resnet
+
+CHOICES = (1, 2)
 
 
-def _head(features, num_blocks, name):
+def _head(features, num_blocks, name, choices=1):
+    if choices not in CHOICES:
+        raise ValueError(f"choices must be 1 (a probability per block) or 2 (two logits per "
+                         f"block), got {choices!r}")
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features.output)
-    # float32 probabilities under mixed precision: they feed log-probabilities and sampling.
-    probabilities = keras.layers.Dense(num_blocks, activation="sigmoid", name="probabilities",
-                                       dtype="float32")(x)
-    return keras.Model(features.input, probabilities, name=name)
+    # float32 outputs under mixed precision: they feed log-probabilities and sampling.
+    if choices == 1:
+        outputs = keras.layers.Dense(num_blocks, activation="sigmoid", name="probabilities",
+                                     dtype="float32")(x)
+    else:
+        outputs = keras.layers.Dense(2 * num_blocks, name="logits", dtype="float32")(x)
+    return keras.Model(features.input, outputs, name=name)
 
 
-def cifar_policy(num_blocks, input_shape=None, norm=None, name="policy_resnet8"):
+def cifar_policy(num_blocks, input_shape=None, norm=None, name="policy_resnet8", choices=1):
     """The ResNet-8 policy for 28-32 pixel inputs with `num_blocks` outputs."""
     features = cifar_resnet(depth=8, include_top=False, input_shape=input_shape, norm=norm,
                             name=name)
-    return _head(features, num_blocks, name)
+    return _head(features, num_blocks, name, choices)
 
 
-def imagenet_policy(num_blocks, input_shape=None, norm=None, name="policy_resnet10"):
+def decathlon_policy(num_blocks, input_shape=None, norm=None, name="agent_resnet8",
+                     choices=2):
+    """SpotTune's agent: the Decathlon ResNet with one block per stage (64x64 inputs)."""
+    features = decathlon_resnet(8, include_top=False, input_shape=input_shape, norm=norm,
+                                name=name)
+    return _head(features, num_blocks, name, choices)
+
+
+def imagenet_policy(num_blocks, input_shape=None, norm=None, name="policy_resnet10",
+                    choices=1):
     """The ResNet-10 policy on the image downsampled 2x, with `num_blocks` outputs."""
     norm = norm_config(norm)
     inputs = keras.Input(input_shape or (None, None, 3), name="images")
@@ -45,17 +67,18 @@ def imagenet_policy(num_blocks, input_shape=None, norm=None, name="policy_resnet
     for i, (filters, strides) in enumerate(zip((64, 128, 256, 512), (1, 2, 2, 2))):
         x = ResidualStage(filters, 1, strides=strides, block="basic", block_config=block_config,
                           norm=norm, name=f"layer{i + 1}")(x)
-    return _head(keras.Model(inputs, x, name=name), num_blocks, name)
+    return _head(keras.Model(inputs, x, name=name), num_blocks, name, choices)
 
 
-POLICIES = {"resnet8": cifar_policy, "resnet10": imagenet_policy}
+POLICIES = {"resnet8": cifar_policy, "decathlon_resnet8": decathlon_policy,
+            "resnet10": imagenet_policy}
 
 
-def policy_for(num_blocks, image_size, kind=None):
+def policy_for(num_blocks, image_size, kind=None, choices=1):
     """The authors' policy for images of `image_size` pixels: ResNet-8 below 64, else
-    ResNet-10 (or `kind`)."""
+    ResNet-10 (or `kind`); `choices` as `cifar_policy`."""
     if kind is None:
         kind = "resnet8" if image_size < 64 else "resnet10"
     if kind not in POLICIES:
         raise ValueError(f"unknown policy network {kind!r}; valid: {sorted(POLICIES)}")
-    return POLICIES[kind](num_blocks)
+    return POLICIES[kind](num_blocks, choices=choices)

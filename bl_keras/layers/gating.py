@@ -16,12 +16,26 @@ Two executions, one result:
 * **dynamic** (inference): the block runs only on the images whose gate is 1 (gathered, then
   scattered back into the shortcut's output); a block no image keeps costs nothing beyond its
   shortcut. Blocks in inference use moving statistics, so both give the same numbers.
+
+A gate may also name an `Alternative` (SpotTune): gate 1 runs the block, gate 0 another layer of
+the same shapes in its place (the block's frozen copy), each image through exactly one of them
+in the dynamic execution.
 """
 
 import contextlib
+import dataclasses
 import threading
 
 _state = threading.local()
+
+
+@dataclasses.dataclass(frozen=True)
+class Alternative:
+    """The gate of a block with a substitute: `choice` ([batch] 0/1, or a Python number) runs
+    the block where 1 and `layer` (called in inference mode, outside every gate scope) where
+    0."""
+    choice: object
+    layer: object
 
 
 @contextlib.contextmanager
@@ -50,6 +64,9 @@ def gated_block(inputs, gate, shortcut_fn, block_fn, training, dynamic=None):
     """The output of a gated residual block: `block_fn(x, shortcut)` is its output for images
     `x` given their shortcut output; `shortcut_fn(x)` the shortcut alone. A Python number as `gate` chooses for the whole
     batch when the function is traced."""
+    if isinstance(gate, Alternative):
+        return _chosen_block(inputs, gate, lambda x: block_fn(x, shortcut_fn(x)), training,
+                             dynamic)
     shortcut = shortcut_fn(inputs)
     if isinstance(gate, (bool, int, float)):  # a static choice (cost accounting, export)
         return block_fn(inputs, shortcut) if gate else shortcut
@@ -69,3 +86,46 @@ def gated_block(inputs, gate, shortcut_fn, block_fn, training, dynamic=None):
     # No image keeps it: skip the block (TensorFlow's CPU convolutions also mishandle an empty
     # batch).
     return tf.cond(tf.shape(kept)[0] > 0, run_kept, lambda: shortcut)
+
+
+def _run_alternative(layer, inputs):
+    previous = getattr(_state, "gates", None)
+    _state.gates = None  # the substitute is a plain block (it may share the block's path)
+    try:
+        return layer(inputs, training=False)
+    finally:
+        _state.gates = previous
+
+
+def _chosen_block(inputs, gate, block_fn, training, dynamic):
+    """Per image, the block's output (choice 1) or its alternative's (choice 0)."""
+    choice = gate.choice
+    if isinstance(choice, (bool, int, float)):
+        return block_fn(inputs) if choice else _run_alternative(gate.layer, inputs)
+    import tensorflow as tf
+
+    if dynamic is None:
+        dynamic = not training
+    if not dynamic:
+        block = block_fn(inputs)
+        other = tf.cast(_run_alternative(gate.layer, inputs), block.dtype)
+        choice = tf.reshape(tf.cast(choice, block.dtype), [-1, 1, 1, 1])
+        return choice * block + (1 - choice) * other
+    chosen = tf.reshape(choice, [-1]) > 0.5
+    own, other = tf.where(chosen), tf.where(tf.logical_not(chosen))  # [n, 1] image indices
+
+    def alternative_only():
+        return tf.cast(_run_alternative(gate.layer, inputs), inputs.dtype)
+
+    def both():
+        block = block_fn(tf.gather_nd(inputs, own))
+        substitute = tf.cast(_run_alternative(gate.layer, tf.gather_nd(inputs, other)),
+                             block.dtype)
+        shape = tf.concat([tf.shape(inputs, out_type=tf.int64)[:1],
+                           tf.shape(block, out_type=tf.int64)[1:]], 0)
+        return tf.scatter_nd(own, block, shape) + tf.scatter_nd(other, substitute, shape)
+
+    # Each image runs one of the two; a side no image takes is not run (an empty batch also
+    # trips TensorFlow's CPU convolutions).
+    return tf.cond(tf.shape(own)[0] == 0, alternative_only,
+                   lambda: tf.cond(tf.shape(other)[0] == 0, lambda: block_fn(inputs), both))

@@ -17,12 +17,19 @@ Big-Little (the paper's rules at this scale; WORKSPACE_NOTES gives the reasons):
     layer2  bL-module of depth n, 32 channels: little at 16x16, big at 8x8; fusion stride 1
     layer3  the plain stage (n blocks, 64 channels, stride 2), as bL-ResNet-50's last stage.
 
-Layer names: stem, layer1, layer2, layer3, avg_pool, predictions.
+The Visual Decathlon ResNet-26 (Rebuffi et al. 2017; SpotTune's backbone) is the same builder
+with other stage settings: a 3x3 stem to 32 channels followed by BN without ReLU, three stages of
+4 basic blocks at 64/128/256 channels each striding 2, parameter-free shortcuts, and BN + ReLU
+before the pooling (`decathlon_resnet`).
+
+Layer names: stem, layer1, layer2, layer3, [head_bn,] avg_pool, predictions.
 """
+
+import keras
 
 from bl_keras.layers import BigLittleModule, ConvBN, ResidualStage
 from bl_keras.layers.blocks import SHORTCUT_POOLS
-from bl_keras.layers.norm import norm_config
+from bl_keras.layers.norm import batch_norm, norm_config
 from bl_keras.models import specs
 from bl_keras.models.applications import check_arguments, finish_model, image_input
 
@@ -53,6 +60,11 @@ def cifar_resnet(
     zero_init_residual=False,
     norm=None,
     name=None,
+    stem_filters=None,
+    stage_filters=None,
+    stage_strides=None,
+    stem_relu=True,
+    head_norm=False,
 ):
     """Build a CIFAR ResNet (or its bL version) as a functional Keras model.
 
@@ -70,6 +82,10 @@ def cifar_resnet(
             BlockDrop start from 1: False).
         norm: BatchNorm options.
         name: model name.
+        stem_filters, stage_filters, stage_strides: the stem's channels (16), the stages'
+            channels ((16, 32, 64)) and strides ((1, 2, 2)) of a plain model.
+        stem_relu: ReLU after the stem's BN (the Decathlon ResNet-26 has none).
+        head_norm: BN + ReLU after the last stage (the Decathlon ResNet-26).
     """
     n = blocks_per_stage(depth)
     if shortcut not in specs.CIFAR_SHORTCUTS:
@@ -85,9 +101,16 @@ def cifar_resnet(
     block_config = dict(shortcut=specs.CIFAR_SHORTCUTS[shortcut], shortcut_pool=shortcut_pool,
                         zero_gamma=bool(zero_init_residual))
     stage = dict(block="basic", block_config=block_config, norm=norm)
-    filters = specs.CIFAR_STAGE_FILTERS
+    filters = tuple(stage_filters or specs.CIFAR_STAGE_FILTERS)
+    if len(filters) != 3 or (stage_strides is not None and len(stage_strides) != 3):
+        raise ValueError(f"a CIFAR ResNet has 3 stages: stage_filters {stage_filters!r}, "
+                         f"stage_strides {stage_strides!r}")
+    if big_little and stage_strides is not None:
+        raise ValueError("stage_strides is an option of the plain models (the bL models' "
+                         "strides follow the paper's rule)")
     inputs = image_input(input_tensor, input_shape)
-    x = ConvBN(specs.CIFAR_STEM_FILTERS, 3, norm=norm, name="stem")(inputs)
+    x = ConvBN(stem_filters or specs.CIFAR_STEM_FILTERS, 3, activation="relu" if stem_relu
+               else None, norm=norm, name="stem")(inputs)
     if big_little:
         strides = specs.CIFAR_BIG_LITTLE_STRIDES
         for i in range(2):
@@ -96,9 +119,27 @@ def cifar_resnet(
         x = ResidualStage(filters[2], n, strides=strides[2], name="layer3", **stage)(x)
     else:
         for i in range(3):
-            x = ResidualStage(filters[i], n, strides=specs.CIFAR_PLAIN_STRIDES[i],
+            x = ResidualStage(filters[i], n,
+                              strides=(stage_strides or specs.CIFAR_PLAIN_STRIDES)[i],
                               name=f"layer{i + 1}", **stage)(x)
+    if head_norm:
+        x = batch_norm(norm, name="head_bn")(x)
+        x = keras.layers.ReLU(name="head_relu")(x)
     default_name = f"{'bl_' if big_little else ''}cifar_resnet{depth}"
     return finish_model(inputs, input_tensor, x, include_top=include_top, pooling=pooling,
                         classes=classes, classifier_activation=classifier_activation,
                         weights=weights, name=name or default_name)
+
+
+def decathlon_resnet(depth=26, **kwargs):
+    """The Visual Decathlon ResNet of `depth` (26: 4 basic blocks per stage; SpotTune's agent is
+    depth 8, one block per stage); other arguments as `cifar_resnet` (64x64 inputs)."""
+    for option in ("big_little", "stem_filters", "stage_filters", "stage_strides", "stem_relu",
+                   "head_norm"):
+        if option in kwargs:
+            raise ValueError(f"{option} is fixed in the Decathlon ResNet")
+    kwargs.setdefault("name", f"decathlon_resnet{depth}")
+    return cifar_resnet(depth, stem_filters=specs.DECATHLON_STEM_FILTERS,
+                        stage_filters=specs.DECATHLON_STAGE_FILTERS,
+                        stage_strides=specs.DECATHLON_STRIDES, stem_relu=False,
+                        head_norm=True, **kwargs)

@@ -15,7 +15,7 @@ from the tables of `specs`.
 """
 
 from bl_keras.models import specs
-from bl_keras.models.cifar import cifar_resnet
+from bl_keras.models.cifar import cifar_resnet, decathlon_resnet
 from bl_keras.models.registry import check_options, register
 from bl_keras.models.resnet import resnet_family
 from bl_keras.models.shufflenet import shufflenet_v2
@@ -30,6 +30,8 @@ BL_CIFAR_RESNET_OPTIONS = ("alpha", "beta", "upsample", *CIFAR_RESNET_OPTIONS)
 # 32x32 inputs, no crop. (Inputs are normalised with the ImageNet mean/std, as for every model:
 # the input pipelines and exports apply one normalisation.)
 CIFAR = dict(input_size=32, crop_ratio=1.0)
+# The Visual Decathlon's 64x64 images (resized to 72, cropped to 64 in training).
+DECATHLON = dict(input_size=64, crop_ratio=1.0)
 
 
 def _resnet(name, arguments, **fixed):
@@ -346,7 +348,22 @@ def bl_cifar_resnet110(include_top=True, weights=None, input_tensor=None, input_
     return _cifar("bl_cifar_resnet110", locals())
 
 
+@register(description="ResNet-26 (Visual Decathlon)", options=CIFAR_RESNET_OPTIONS, **DECATHLON)
+def decathlon_resnet26(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                       pooling=None, classes=10, classifier_activation="softmax", shortcut="A",
+                       **options):
+    """The Visual Decathlon ResNet-26 (Rebuffi et al. 2017), SpotTune's backbone: 3x3 stem to
+    32 channels, 3 stages of 4 basic blocks at 64/128/256 channels each striding 2,
+    parameter-free shortcuts, BN + ReLU before the pooling; arguments as `cifar_resnet20`."""
+    arguments = dict(locals())
+    options = arguments.pop("options")
+    check_options("decathlon_resnet26", options)
+    return decathlon_resnet(26, name=options.pop("name", "decathlon_resnet26"), **arguments,
+                            **options)
+
+
 __all__ = [
+    "decathlon_resnet26",
     "bl_cifar_resnet110",
     "bl_cifar_resnet20",
     "bl_cifar_resnet32",

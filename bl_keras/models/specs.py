@@ -85,6 +85,12 @@ CIFAR_BIG_LITTLE_STRIDES = (2, 1, 2)
 # Shortcut option -> BasicBlock shortcut ("B" is He et al.'s name for the projection).
 CIFAR_SHORTCUTS = {"A": "A", "B": "conv", "conv": "conv"}
 
+# The Visual Decathlon ResNet-26 (Rebuffi et al. 2017, SpotTune's backbone): 3x3 stem to 32
+# channels (BN, no ReLU), 3 stages of 4 basic blocks striding 2 each, 64x64 inputs.
+DECATHLON_STEM_FILTERS = 32
+DECATHLON_STAGE_FILTERS = (64, 128, 256)
+DECATHLON_STRIDES = (2, 2, 2)
+
 # Every CIFAR model: name -> (depth, big_little).
 CIFAR_MODELS = {
     "cifar_resnet20": (20, False),

@@ -158,7 +158,7 @@ class Trainer:
             gradients = tf.function(gradients, jit_compile=True)
         grads, sums = gradients(batch)
         scale = getattr(self.optimizer, "dynamic_scale", None)
-        decay = [is_decayed(v, config.weight_decay_all) for v in variables]
+        decays, multipliers = self._variable_rules(variables)
         if config.clip_global_norm:
             # Clipping needs the summed gradient: reduce here, and hand the optimizer (which
             # sums over replicas again) 1/replicas of it.
@@ -166,19 +166,40 @@ class Trainer:
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
             if scale is not None:
                 grads = [g / tf.cast(scale, g.dtype) for g in grads]
-            grads = [g + config.weight_decay * v if d and config.weight_decay else g
-                     for g, v, d in zip(grads, variables, decay)]
+            grads = [g + d * v if d else g for g, v, d in zip(grads, variables, decays)]
             grads, _ = tf.clip_by_global_norm(grads, config.clip_global_norm)
             if scale is not None:
                 grads = [g * tf.cast(scale, g.dtype) for g in grads]
             grads = [g / replicas for g in grads]
-        elif config.weight_decay:
+        elif any(decays):
             # The optimizer sums gradients over replicas: each adds its 1/replicas of wd * w.
-            factor = config.weight_decay / replicas
-            grads = [g + factor * tf.cast(scale if scale is not None else 1.0, g.dtype) * v
-                     if d else g for g, v, d in zip(grads, variables, decay)]
+            grads = [g + (d / replicas) * tf.cast(scale if scale is not None else 1.0, g.dtype)
+                     * v if d else g for g, v, d in zip(grads, variables, decays)]
+        # SGD with momentum is linear in the gradients: scaling one is scaling its learning rate.
+        grads = [g * m if m != 1 else g for g, m in zip(grads, multipliers)]
         self.optimizer.apply(grads, variables)
         return sums
+
+    def _variable_rules(self, variables):
+        """(weight decay, learning-rate multiplier) of each variable: the config's coupled L2
+        on the decayed variables, unless the task's `variable_rule(variable)` returns its own
+        (multiplier, weight decay or None for the default)."""
+        config = self.config
+        decays = [config.weight_decay if is_decayed(v, config.weight_decay_all) else 0.0
+                  for v in variables]
+        rule = getattr(self.task, "variable_rule", None)
+        if rule is None:
+            return decays, [1.0] * len(variables)
+        multipliers = []
+        for i, variable in enumerate(variables):
+            multiplier, decay = rule(variable)
+            multipliers.append(float(multiplier))
+            if decay is not None:
+                decays[i] = float(decay)
+        if config.optimizer != "sgd" and any(m != 1 for m in multipliers):
+            raise ConfigError("optimizer", "per-variable learning rates need SGD (a multiplied "
+                                           "gradient is a multiplied learning rate only there)")
+        return decays, multipliers
 
     def _make_state_sync(self):
         """Average the non-trainable state (BatchNorm moving statistics) over all replicas.
