@@ -39,6 +39,8 @@ flags.DEFINE_string("init_from", None, "finetune: the BlockDrop network to start
 flags.DEFINE_enum("policy", "auto", ["auto", "resnet8", "resnet10"],
                   "Policy network: resnet8 (32x32 inputs), resnet10 (ImageNet, on the image "
                   "downsampled 2x); auto: resnet8 below 64 pixels.")
+flags.DEFINE_integer("policy_downsample", 1, "The resnet8 policy sees the image averaged down "
+                     "by this factor (1: the authors' CIFAR policy; 2: 4x fewer policy MACs).")
 flags.DEFINE_float("gamma", 1.0, "Penalty of a wrong prediction: its reward is -gamma.")
 flags.DEFINE_float("bound_alpha", 0.8, "Probabilities are bounded to alpha p + (1 - alpha)"
                    "(1 - p) before sampling.")
@@ -54,6 +56,10 @@ flags.DEFINE_integer("finetune_epochs", None, "all: epochs of the fine-tuning st
 flags.DEFINE_float("curriculum_lr", 1e-3, "all: Adam learning rate of the curriculum stage "
                    "(per --lr_batch_reference images).")
 flags.DEFINE_float("finetune_lr", 1e-4, "all: Adam learning rate of the fine-tuning stage.")
+flags.DEFINE_float("curriculum_gamma", None, "all: --gamma of the curriculum stage (default "
+                   "--gamma; the authors' CIFAR recipe: 1).")
+flags.DEFINE_float("finetune_gamma", None, "all: --gamma of the fine-tuning stage (default "
+                   "--gamma; the authors' CIFAR recipe: 10).")
 
 
 class BlockDropTask(imagenet.ImageClassificationTask):
@@ -62,11 +68,12 @@ class BlockDropTask(imagenet.ImageClassificationTask):
 
     name = "blockdrop"
 
-    def __init__(self, recipe, source, policy_kind, **data):
+    def __init__(self, recipe, source, policy_kind, policy_downsample=1, **data):
         super().__init__(None, {}, **data)
         self.recipe = recipe
         self.source = source  # the backbone (curriculum) or the BlockDrop network (finetune)
         self.policy_kind = policy_kind
+        self.policy_downsample = policy_downsample
         self._step = None
         self._steps_per_epoch = None
         self._batch_size = None
@@ -74,7 +81,8 @@ class BlockDropTask(imagenet.ImageClassificationTask):
 
     def model_config(self):
         return {"model": "blockdrop", "stage": self.recipe.stage, "source": self.source,
-                "policy": self.policy_kind, "classes": self.num_classes}
+                "policy": self.policy_kind, "policy_downsample": self.policy_downsample,
+                "classes": self.num_classes}
 
     def data_config(self):
         return dict(super().data_config(), gamma=self.recipe.gamma,
@@ -100,8 +108,11 @@ class BlockDropTask(imagenet.ImageClassificationTask):
             kind = None if self.policy_kind == "auto" else self.policy_kind
             size = self._data["image_size"]
             loaded.trainable = False
-            network = BlockDropNetwork(loaded, policy_for(blocks, size, kind),
-                                       name=f"blockdrop_{loaded.name}")
+            try:
+                policy = policy_for(blocks, size, kind, downsample=self.policy_downsample)
+            except ValueError as err:
+                raise train_flags.FlagError("policy_downsample", str(err)) from None
+            network = BlockDropNetwork(loaded, policy, name=f"blockdrop_{loaded.name}")
         else:
             if not isinstance(loaded, BlockDropNetwork):
                 raise train_flags.FlagError("init_from", f"{self.source} is not a BlockDrop "
@@ -169,7 +180,8 @@ def task_from_flags(config):
     recipe = recipe_from_flags()
     source = source_from_flags(config)
     imagenet.prepare_data_dir()
-    return BlockDropTask(recipe, source, FLAGS.policy, splits=config.splits,
+    return BlockDropTask(recipe, source, FLAGS.policy, FLAGS.policy_downsample,
+                         splits=config.splits,
                          **imagenet.data_options_from_flags())
 
 
@@ -177,16 +189,21 @@ def task_from_flags(config):
 # entry point's own BlockDrop flags.
 TRAINER_AND_DATA_FLAGS = tuple(flag.name for module in ("train.flags", "train.imagenet")
                                for flag in FLAGS.flags_by_module_dict()[module])
-BLOCKDROP_FLAGS = ("policy", "gamma", "bound_alpha", "entropy_beta")
+BLOCKDROP_FLAGS = ("policy", "policy_downsample", "gamma", "bound_alpha", "entropy_beta")
 # Flags the pipeline sets per stage (never passed on from its own flags).
 PIPELINE_FLAGS = ("model_dir", "stage", "backbone", "init_from", "epochs", "backbone_model",
                   "backbone_epochs", "curriculum_epochs", "finetune_epochs", "curriculum_lr",
-                  "finetune_lr", "mode", "eval_from")
+                  "finetune_lr", "curriculum_gamma", "finetune_gamma", "gamma", "mode",
+                  "eval_from")
 # The backbone's recipe, not the BlockDrop stages' (they use Adam without weight decay).
 BACKBONE_ONLY = (*imagenet.BUILDER_OPTION_FLAGS, "zero_init_residual", "optimizer", "lr",
                  "lr_schedule", "lr_step_epochs", "lr_step_factor", "weight_decay",
                  "weight_decay_all", "warmup_epochs", "momentum", "nesterov", "label_smoothing",
                  "model")
+
+
+def _or(value, default):
+    return default if value is None else value
 
 
 def run_all_stages():
@@ -225,11 +242,13 @@ def run_all_stages():
     adam = ["--optimizer=adam", "--weight_decay=0", "--lr_schedule=step", "--warmup_epochs=0"]
     stage("curriculum", "train.blockdrop", [
         *blockdrop_flags, *adam, "--stage=curriculum", f"--backbone={backbone_file}",
-        f"--lr={FLAGS.curriculum_lr}", f"--epochs={FLAGS.curriculum_epochs or blocks}"])
+        f"--lr={FLAGS.curriculum_lr}", f"--epochs={FLAGS.curriculum_epochs or blocks}",
+        f"--gamma={_or(FLAGS.curriculum_gamma, FLAGS.gamma)}"])
     stage("finetune", "train.blockdrop", [
         *blockdrop_flags, *adam, "--stage=finetune",
         f"--init_from={os.path.join(directory['curriculum'], 'model.keras')}",
-        f"--lr={FLAGS.finetune_lr}", f"--epochs={FLAGS.finetune_epochs or FLAGS.epochs}"])
+        f"--lr={FLAGS.finetune_lr}", f"--epochs={FLAGS.finetune_epochs or FLAGS.epochs}",
+        f"--gamma={_or(FLAGS.finetune_gamma, FLAGS.gamma)}"])
     summary = evaluate.compare_with_backbone(
         os.path.join(directory["finetune"], "model.keras"), backbone_file,
         data=imagenet.data_options_from_flags(),

@@ -78,14 +78,19 @@ def gated_block(inputs, gate, shortcut_fn, block_fn, training, dynamic=None):
         gate = tf.reshape(tf.cast(gate, shortcut.dtype), [-1, 1, 1, 1])
         return gate * block_fn(inputs, shortcut) + (1 - gate) * shortcut
     kept = tf.where(tf.reshape(gate, [-1]) > 0.5)  # [n, 1] indices of the images it runs on
+    count, batch = tf.shape(kept)[0], tf.shape(inputs)[0]
 
     def run_kept():
         outputs = block_fn(tf.gather_nd(inputs, kept), tf.gather_nd(shortcut, kept))
         return tf.tensor_scatter_nd_update(shortcut, kept, tf.cast(outputs, shortcut.dtype))
 
+    def run_all():  # every image keeps it: no gather, no scatter
+        return tf.cast(block_fn(inputs, shortcut), shortcut.dtype)
+
     # No image keeps it: skip the block (TensorFlow's CPU convolutions also mishandle an empty
     # batch).
-    return tf.cond(tf.shape(kept)[0] > 0, run_kept, lambda: shortcut)
+    return tf.cond(count == 0, lambda: shortcut,
+                   lambda: tf.cond(count == batch, run_all, run_kept))
 
 
 def _run_alternative(layer, inputs):
