@@ -21,7 +21,7 @@ from train import flags as train_flags
 from bl_keras.training.task import ClassificationTask
 
 FLAGS = flags.FLAGS
-DATA_SOURCES = ("imagefolder", "tfrecord", "tfds", "idx", "demo")
+DATA_SOURCES = ("imagefolder", "tfrecord", "tfds", "idx", "decathlon", "demo")
 SPLIT_NAMES = {"train": "training", "val": "validation"}
 # The flags that are builder options; which of them a model takes, its registry entry says.
 BUILDER_OPTION_FLAGS = ("alpha", "beta", "upsample", "merge", "branches", "num_merges",
@@ -47,9 +47,13 @@ flags.DEFINE_enum("data_source", "imagefolder", list(DATA_SOURCES),
                   "<data_dir>/{train,validation}-*; tfds: the --tfds_name dataset in <data_dir>; "
                   "idx: MNIST-format files <data_dir>/{train,t10k}-{images-idx3,labels-idx1}-"
                   "ubyte[.gz] (Fashion-MNIST, MNIST, KMNIST; grayscale, replicated to 3 "
-                  "channels); demo: generate the embedded demo set into <data_dir> and read it "
-                  "as imagefolder.")
+                  "channels); decathlon: the Visual Decathlon devkit's <data_dir>/annotations/"
+                  "<domain>_{train,val}.json and the images they name (--domain); demo: "
+                  "generate the embedded demo set into <data_dir> and read it as imagefolder.")
 flags.DEFINE_string("data_dir", None, "Dataset directory (see --data_source). Required.")
+flags.DEFINE_string("domain", None, "decathlon: the Visual Decathlon domain (aircraft, "
+                    "cifar100, daimlerpedcls, dtd, gtsrb, imagenet12, omniglot, svhn, ucf101, "
+                    "vgg-flowers).")
 flags.DEFINE_string("manual_dir", None, "tfds: directory holding the ImageNet tar files.")
 flags.DEFINE_string("tfds_name", "imagenet2012", "tfds: the dataset (an image classification "
                     "set: imagenet2012, fashion_mnist, ...); val reads its validation split, "
@@ -67,6 +71,9 @@ flags.DEFINE_float("eval_crop_fraction", 0.875, "Evaluation resizes the shorter 
                    "image_size / eval_crop_fraction, then centre crops (256 -> 224).")
 flags.DEFINE_integer("shuffle_buffer", 10_000, "Shuffle buffer (examples).")
 flags.DEFINE_boolean("cache_data", False, "Keep decoded images in memory (small datasets only).")
+flags.DEFINE_list("classes", None, "Keep only these classes of the data (their label indices, "
+                  "e.g. 0,1,2,3,4), relabelled 0, 1, ... in this order: pretrain on some classes, "
+                  "transfer to the others.")
 flags.DEFINE_integer("demo_train_per_class", 300, "demo: training images per class.")
 flags.DEFINE_integer("demo_val_per_class", 60, "demo: validation images per class.")
 flags.DEFINE_integer("demo_image_size", 64, "demo: side of the generated images.")
@@ -80,11 +87,11 @@ class ImageClassificationTask(ClassificationTask):
     def __init__(self, model, model_options, data_source, data_dir, image_size, rotation_degrees,
                  color_jitter=0.4, min_crop_area=0.08, eval_crop_fraction=0.875, manual_dir=None,
                  tfds_name="imagenet2012", label_offset=1, num_classes=1000,
-                 shuffle_buffer=10_000, cache=False, seed=0,
-                 splits=("train", "val")):
+                 shuffle_buffer=10_000, cache=False, seed=0, classes=None, domain=None,
+                 splits=("train", "val"), train_split="train"):
         """`splits`: those the run reads, each checked here (a missing one is a `ConfigError`
         on --data_dir); the number of classes is the training split's (the validation split's
-        when evaluating only)."""
+        when evaluating only). `train_split`: what training reads ("train+val": both)."""
         from bl_keras.data import build_dataset
 
         super().__init__()
@@ -95,11 +102,15 @@ class ImageClassificationTask(ClassificationTask):
                           data_dir=data_dir, image_size=image_size, manual_dir=manual_dir,
                           tfds_name=tfds_name, label_offset=label_offset,
                           num_classes=num_classes, cache=cache,
-                          eval_crop_fraction=eval_crop_fraction)
+                          eval_crop_fraction=eval_crop_fraction,
+                          classes=list(classes) if classes is not None else None)
+        if data_source == "decathlon":
+            self._data["domain"] = domain
         self._train_options = dict(rotation_degrees=rotation_degrees, color_jitter=color_jitter,
                                    min_crop_area=min_crop_area, shuffle_buffer=shuffle_buffer)
         self._build_dataset = build_dataset
         self._data_source = data_source
+        self.train_split = train_split
         self.has_eval_data = "val" in splits
         probes = {split: self._check_split(split, training="train" in splits)
                   for split in splits}
@@ -110,7 +121,8 @@ class ImageClassificationTask(ClassificationTask):
     def _check_split(self, split, training):
         """Read the listing of `split` (its files or shards and labels, not the images)."""
         try:
-            return self._build_dataset(split=split, training=False, batch_size=1,
+            return self._build_dataset(split=self.train_split if split == "train" else split,
+                                       training=False, batch_size=1,
                                        seed=self.seed, **self._data)
         except (FileNotFoundError, ValueError) as err:
             message = f"{SPLIT_NAMES[split]} split: {str(err).splitlines()[0]}"
@@ -134,7 +146,8 @@ class ImageClassificationTask(ClassificationTask):
         return models.get(self.model_name, **options)
 
     def train_dataset(self, input_context, per_replica_batch, skip_examples):
-        info = self._build_dataset(split="train", training=True, batch_size=per_replica_batch,
+        info = self._build_dataset(split=self.train_split, training=True,
+                                   batch_size=per_replica_batch,
                                    seed=self.seed, input_context=input_context,
                                    skip_examples=skip_examples, **self._data,
                                    **self._train_options)
@@ -196,6 +209,16 @@ def data_options_from_flags():
     for name in ("min_crop_area", "eval_crop_fraction"):
         if not 0 < getattr(FLAGS, name) <= 1:
             raise train_flags.FlagError(name, f"must be in (0, 1], got {getattr(FLAGS, name)}")
+    classes = None
+    if FLAGS.classes is not None:
+        try:
+            classes = [int(c) for c in FLAGS.classes]
+        except ValueError:
+            raise train_flags.FlagError("classes", f"expected class indices, got "
+                                                   f"{FLAGS.classes}") from None
+        if not classes or len(set(classes)) != len(classes) or min(classes) < 0:
+            raise train_flags.FlagError("classes", f"expected distinct class indices >= 0, "
+                                                   f"got {FLAGS.classes}")
     rotation = FLAGS.rotation_degrees
     if rotation is None:
         rotation = 10.0 if "seresnext" in (FLAGS.model or "") else 0.0
@@ -206,7 +229,7 @@ def data_options_from_flags():
         manual_dir=FLAGS.manual_dir, tfds_name=FLAGS.tfds_name,
         label_offset=FLAGS.label_offset,
         num_classes=FLAGS.num_classes, shuffle_buffer=FLAGS.shuffle_buffer,
-        cache=FLAGS.cache_data, seed=FLAGS.seed)
+        cache=FLAGS.cache_data, seed=FLAGS.seed, classes=classes, domain=FLAGS.domain)
 
 
 def task_from_flags(config):

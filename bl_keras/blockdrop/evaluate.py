@@ -18,7 +18,7 @@ from bl_keras.command_line import HelpFormatter
 
 # The data options of `bl_keras.data.build_dataset` an evaluation reads.
 DATA_KEYS = ("data_dir", "image_size", "manual_dir", "tfds_name", "label_offset", "num_classes",
-             "eval_crop_fraction")
+             "eval_crop_fraction", "classes", "domain")
 
 
 def validation_dataset(data, batch_size):

@@ -55,6 +55,7 @@ SOURCES = {
     "tfrecord": sources.tfrecord_source,
     "tfds": sources.tfds_source,
     "idx": sources.idx_source,
+    "decathlon": sources.decathlon_source,
 }
 
 
@@ -77,15 +78,16 @@ def build_dataset(source_name, data_dir, split, *, training, batch_size,
                   eval_crop_fraction=preprocessing.EVAL_CROP_FRACTION,
                   manual_dir=None, tfds_name="imagenet2012", shuffle_buffer=10_000,
                   cache=False, label_offset=1, num_classes=1000,
-                  skip_examples=0):
+                  skip_examples=0, classes=None, domain=None):
     """Builds the input pipeline of one worker; see the module docstring.
 
     Args:
-      source_name: "imagefolder", "tfrecord", "tfds" or "idx".
-      data_dir: ImageFolder root, TFRecord directory, tfds data_dir or the
-        directory of the four IDX files.
+      source_name: "imagefolder", "tfrecord", "tfds", "idx" or "decathlon".
+      data_dir: ImageFolder root, TFRecord directory, tfds data_dir, the
+        directory of the four IDX files, or the Visual Decathlon's root
+        (holding annotations/ and data/).
       split: "train" or "val" ("validation" is accepted too; tfds and idx
-        also take "test", the same split as "val").
+        also take "test", the same split as "val"); "train+val" reads both.
       training: augment, shuffle, repeat and drop the remainder if True;
         otherwise centre-crop and make a single ordered pass.
       batch_size: size of the batches this pipeline yields.  Under
@@ -113,6 +115,10 @@ def build_dataset(source_name, data_dir, split, *, training, batch_size,
         replicas fed by this pipeline).  Records, not decoded images, are
         counted, so each corrupt image before the resume point makes one
         image repeat after it (once per epoch if `cache` is set: none).
+      classes: keep only these classes of the source (its label indices), relabelled 0, 1,
+        ... in the order given (transfer learning: pretrain on some classes, transfer to the
+        others). Counting the subset reads the split's labels once.
+      domain: decathlon only; the domain read (aircraft, cifar100, ...).
 
     Returns:
       A `DatasetInfo`.
@@ -128,8 +134,13 @@ def build_dataset(source_name, data_dir, split, *, training, batch_size,
         extra = dict(label_offset=label_offset, num_classes=num_classes)
     elif source_name == "tfds":
         extra = dict(manual_dir=manual_dir, name=tfds_name)
-    source = SOURCES[source_name](data_dir, split, input_context=input_context,
-                                  shuffle=training, seed=seed, **extra)
+    elif source_name == "decathlon":
+        extra = dict(domain=domain)
+    source = _source(source_name, data_dir, split, input_context=input_context,
+                     shuffle=training, seed=seed, **extra)
+    if classes is not None:
+        whole_split = _source(source_name, data_dir, split, seed=seed, **extra)
+        source = _class_subset(source, classes, whole_split)
     skipped, reported = _make_counter(), _make_key_set()
 
     def decode(index, record):
@@ -187,6 +198,47 @@ def build_dataset(source_name, data_dir, split, *, training, batch_size,
             tf.data.experimental.AutoShardPolicy.OFF)
     return DatasetInfo(dataset.with_options(options), source.num_examples,
                        source.num_classes, skipped)
+
+
+def _source(source_name, data_dir, split, **options):
+    """The source of `split`; "train+val" joins splits (e.g. training on train and val, as the
+    Visual Decathlon entries do)."""
+    parts = [SOURCES[source_name](data_dir, name, **options) for name in split.split("+")]
+    if len(parts) == 1:
+        return parts[0]
+    if len({part.num_classes for part in parts}) > 1:
+        raise ValueError(f"the splits of {split!r} have different numbers of classes: "
+                         f"{[part.num_classes for part in parts]}")
+    records = parts[0].records
+    for part in parts[1:]:
+        records = records.concatenate(part.records)
+    return sources.Source(records, parts[0].load, sum(p.num_examples for p in parts),
+                          parts[0].num_classes)
+
+
+def _class_subset(source, classes, whole_split):
+    """`source` with only the examples of `classes` (relabelled 0..n-1 in their order); the
+    unsharded `whole_split` is read once (labels only) to count them."""
+    classes = [int(c) for c in classes]
+    total = source.num_classes
+    if not classes or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be distinct class indices, got {classes}")
+    if not all(0 <= c < total for c in classes):
+        raise ValueError(f"classes {classes} outside the source's {total} classes "
+                         f"(0..{total - 1})")
+    new_label = [-1] * total
+    for index, c in enumerate(classes):
+        new_label[c] = index
+    new_label = tf.constant(new_label, tf.int32)
+    counts = whole_split.records.map(lambda item, label, key: label).batch(4096).reduce(
+        tf.zeros([total], tf.int64),
+        lambda acc, labels: acc + tf.math.bincount(tf.cast(labels, tf.int32), minlength=total,
+                                                   maxlength=total, dtype=tf.int64))
+    records = (source.records
+               .map(lambda item, label, key: (item, tf.gather(new_label, label), key))
+               .filter(lambda item, label, key: label >= 0))
+    return sources.Source(records, source.load, int(tf.reduce_sum(tf.gather(counts, classes))),
+                          len(classes))
 
 
 def _make_counter():

@@ -1,4 +1,5 @@
-"""Where the images come from: ImageFolder trees, TFRecord shards, tfds or IDX files.
+"""Where the images come from: ImageFolder trees, TFRecord shards, tfds, IDX files or the Visual
+Decathlon's annotation files.
 
 Each `*_source` function returns a `Source`: a `tf.data.Dataset` of
 ``(item, label, key)`` records for this input pipeline's shard plus the size
@@ -265,6 +266,54 @@ def idx_source(data_dir, split, *, input_context=None, shuffle=False,
         return tf.io.encode_png(image)
 
     return Source(records.map(record), load, images.count, num_classes)
+
+
+DECATHLON_SPLITS = {"train": "train", "val": "val", "validation": "val"}
+
+
+def decathlon_source(data_dir, split, *, input_context=None, shuffle=False, seed=None,
+                     domain=None):
+    """Reads one domain of the Visual Decathlon as its devkit lays it out:
+    ``data_dir/annotations/<domain>_<split>.json`` (COCO-style: "images" with "id" and
+    "file_name" relative to `data_dir`, "annotations" with "image_id" and "category_id",
+    "categories") and the image files it names (``data_dir/data/<domain>/...``). Class
+    indices follow the sorted category ids. The test split has no labels (the challenge
+    scores it on its server), so it cannot be read here.
+    """
+    import json
+
+    if not domain:
+        raise ValueError("the decathlon source needs a domain (e.g. aircraft, cifar100)")
+    name = _split_name(split, DECATHLON_SPLITS)
+    path = os.path.join(data_dir, "annotations", f"{domain}_{name}.json")
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"{path}: no such annotation file")
+    with tf.io.gfile.GFile(path) as f:
+        try:
+            imdb = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not a JSON annotation file ({err})") from None
+    try:
+        category_ids = sorted(c["id"] for c in imdb["categories"])
+        label_of = {a["image_id"]: category_ids.index(a["category_id"])
+                    for a in imdb["annotations"]}
+        images = sorted(imdb["images"], key=lambda image: image["id"])
+        paths = [os.path.join(data_dir, image["file_name"]) for image in images]
+        labels = [label_of[image["id"]] for image in images]
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: not a Visual Decathlon annotation file (missing or "
+                         f"unknown {err})") from None
+    if not paths:
+        raise FileNotFoundError(f"{path} lists no images")
+    num_examples = len(paths)
+    if input_context is not None:
+        paths = paths[input_context.input_pipeline_id::input_context.num_input_pipelines]
+        labels = labels[input_context.input_pipeline_id::input_context.num_input_pipelines]
+    paths = tf.constant(paths, tf.string)
+    records = tf.data.Dataset.from_tensor_slices((paths, tf.constant(labels, tf.int32), paths))
+    if shuffle:
+        records = records.shuffle(max(num_examples, 1), seed=seed, reshuffle_each_iteration=True)
+    return Source(records, tf.io.read_file, num_examples, len(category_ids))
 
 
 def _split_name(split, names):
