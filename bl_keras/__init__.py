@@ -10,8 +10,8 @@ __version__ = "0.1.0"
 # Importing the subpackages registers every layer and model class the package writes into a
 # `.keras` file, so `keras.models.load_model` needs nothing but `import bl_keras`.
 from bl_keras import (blockdrop, convert, layers, models, profiling, slimmable, speech,  # noqa: E402
-                      training)
+                      spottune, training)
 from bl_keras.saving import load_model  # noqa: E402
 
 __all__ = ["blockdrop", "convert", "layers", "load_model", "models", "profiling", "slimmable", "speech",
-           "training", "__version__"]
+           "spottune", "training", "__version__"]

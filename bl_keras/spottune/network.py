@@ -35,8 +35,10 @@ def with_new_head(model, classes, name=None):
     if not isinstance(head, keras.layers.Dense):
         raise ValueError(f"{model.name} does not end in a dense classifier "
                          f"({type(head).__name__})")
+    from bl_keras.models.applications import Classifier
+
     features = head.input
-    dense = keras.layers.Dense(classes, name="predictions", dtype="float32")
+    dense = Classifier(classes, name="predictions", dtype="float32")
     return keras.Model(copy.inputs, dense(features), name=name or f"{model.name}_tuned")
 
 
