@@ -122,3 +122,41 @@ def test_bad_spottune_flags_are_one_line_errors(data, pretrained_file, tmp_path,
                                          f"--model_dir={tmp_path / 'run'}", *extra])
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert message in proc.stderr
+
+
+CHECK_FLAGFILES = """
+import glob, json
+from absl import flags
+from train import spottune
+from train import flags as train_flags
+checked = {}
+for path in sorted(glob.glob("configs/spottune/*.flags")):
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train", "--flagfile=" + path, "--model_dir=x"])
+    config = train_flags.train_config()
+    F = flags.FLAGS
+    checked[path] = dict(method=F.method, epochs=config.epochs, lr=config.lr,
+                         optimizer=config.optimizer, steps=list(config.step_epochs),
+                         batch=config.batch_size, agent_lr_factor=F.agent_lr_factor,
+                         agent_weight_decay=F.agent_weight_decay, splits=F.train_splits,
+                         nesterov=config.nesterov)
+print(json.dumps(checked))
+"""
+
+
+def test_spottune_flagfiles_parse_to_the_authors_recipe():
+    import subprocess
+    import sys
+
+    from tests.train.helpers import REPO
+
+    done = subprocess.run([sys.executable, "-c", CHECK_FLAGFILES], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    checked = json.loads(done.stdout.strip().splitlines()[-1])
+    decathlon = checked["configs/spottune/decathlon_resnet26.flags"]
+    assert decathlon == dict(method="spottune", epochs=110, lr=0.1, optimizer="sgd", steps=[40],
+                             batch=128, agent_lr_factor=0.1, agent_weight_decay=1e-3,
+                             splits=["train", "val"], nesterov=False)
+    demo = checked["configs/spottune/demo.flags"]
+    assert demo["method"] == "all" and demo["epochs"] == 10
