@@ -19,7 +19,6 @@ and every epoch end) reports top-1, blocks per image and the reward of the thres
 """
 
 import os
-import sys
 
 from absl import flags
 
@@ -211,7 +210,7 @@ def run_all_stages():
     from bl_keras import models
     from bl_keras.blockdrop import evaluate
     from bl_keras.saving import load_model
-    from bl_keras.training.child_runs import run_entry_point
+    from bl_keras.training.child_runs import run_stage
 
     if not FLAGS.model_dir:
         raise train_flags.FlagError("model_dir", "required")
@@ -229,10 +228,7 @@ def run_all_stages():
         os.makedirs(path, exist_ok=True)
 
     def stage(name, module, args):
-        print(f"== {name} ==", flush=True)
-        run_entry_point(module, [*args, f"--model_dir={directory[name]}", "--noprogress"],
-                        os.path.join(directory[name], "train.log"), name,
-                        echo=lambda line: print(line, flush=True))
+        run_stage(name, module, args, directory[name])
 
     stage("backbone", "train.imagenet", [
         *image_flags, f"--model={FLAGS.backbone_model}",
@@ -260,11 +256,9 @@ def run_all_stages():
 def main(argv):
     del argv
     if FLAGS.stage == "all":
-        try:
-            return run_all_stages()
-        except RuntimeError as err:
-            print(f"error: {err}", file=sys.stderr, flush=True)
-            return 1
+        from bl_keras.training.child_runs import pipeline_status
+
+        return pipeline_status(run_all_stages)
     from bl_keras.training import runner
 
     return runner.run(task_from_flags, train_flags.train_config())

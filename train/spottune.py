@@ -22,7 +22,6 @@ prints their validation top-1 side by side with chance (summary.json, fine_tune_
 
 import json
 import os
-import sys
 
 from absl import flags
 
@@ -214,7 +213,7 @@ def run_all_methods():
     """Pretraining, then each method on the target, each an ordinary run in its own
     directory; the side-by-side summary."""
     from bl_keras import models
-    from bl_keras.training.child_runs import run_entry_point
+    from bl_keras.training.child_runs import run_stage
 
     if not FLAGS.model_dir:
         raise train_flags.FlagError("model_dir", "required")
@@ -237,10 +236,7 @@ def run_all_methods():
         os.makedirs(path, exist_ok=True)
 
     def stage(name, module, args):
-        print(f"== {name} ==", flush=True)
-        run_entry_point(module, [*args, f"--model_dir={directory[name]}", "--noprogress"],
-                        os.path.join(directory[name], "train.log"), name,
-                        echo=lambda line: print(line, flush=True))
+        run_stage(name, module, args, directory[name])
 
     stage("pretrain", "train.imagenet", [
         *image_flags, f"--model={FLAGS.pretrain_model}",
@@ -294,11 +290,9 @@ def format_summary(summary):
 def main(argv):
     del argv
     if FLAGS.method == "all":
-        try:
-            return run_all_methods()
-        except RuntimeError as err:
-            print(f"error: {err}", file=sys.stderr, flush=True)
-            return 1
+        from bl_keras.training.child_runs import pipeline_status
+
+        return pipeline_status(run_all_methods)
     from bl_keras.training import runner
 
     return runner.run(task_from_flags, train_flags.train_config())

@@ -27,3 +27,23 @@ def run_entry_point(module, args, log_path, label, echo=print):
         status = child.wait()
     if status:
         raise RuntimeError(f"{label} failed (exit status {status}); see {log_path}")
+
+
+def run_stage(name, module, args, model_dir):
+    """One stage of a pipeline: `python -m module *args` as an ordinary run in `model_dir`
+    (its log there), announced and echoed on stdout."""
+    import os
+
+    print(f"== {name} ==", flush=True)
+    run_entry_point(module, [*args, f"--model_dir={model_dir}", "--noprogress"],
+                    os.path.join(model_dir, "train.log"), name,
+                    echo=lambda line: print(line, flush=True))
+
+
+def pipeline_status(pipeline):
+    """Run `pipeline()`; a failed stage is one line on stderr and exit status 1."""
+    try:
+        return pipeline()
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 1
