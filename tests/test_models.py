@@ -35,7 +35,7 @@ def test_named_constructors_are_plain_functions_of_the_image_module():
     from bl_keras.models import image
 
     names = [*specs.IMAGE_MODELS, *specs.LOWRES_MODELS, *specs.SHUFFLENET_MODELS,
-             *specs.CIFAR_MODELS]
+             *specs.CIFAR_MODELS, "decathlon_resnet26"]
     assert sorted(names) == sorted(image.__all__)
     for name in names:
         builder = models.get_entry(name).builder

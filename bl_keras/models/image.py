@@ -352,7 +352,7 @@ def bl_cifar_resnet110(include_top=True, weights=None, input_tensor=None, input_
 def decathlon_resnet26(include_top=True, weights=None, input_tensor=None, input_shape=None,
                        pooling=None, classes=10, classifier_activation="softmax", shortcut="A",
                        **options):
-    """The Visual Decathlon ResNet-26 (Rebuffi et al. 2017), SpotTune's backbone: 3x3 stem to
+    """ResNet-26 (Visual Decathlon), SpotTune's backbone (Rebuffi et al. 2017): 3x3 stem to
     32 channels, 3 stages of 4 basic blocks at 64/128/256 channels each striding 2,
     parameter-free shortcuts, BN + ReLU before the pooling; arguments as `cifar_resnet20`."""
     arguments = dict(locals())
