@@ -76,8 +76,13 @@ def imagefolder_source(data_dir, split, *, input_context=None, shuffle=False,
             labels.append(label)
     if not paths:
         raise FileNotFoundError(f"No image files found under {split_dir}")
-    num_examples = len(paths)
+    return _file_source(paths, labels, len(classes), input_context, shuffle, seed)
 
+
+def _file_source(paths, labels, num_classes, input_context, shuffle, seed):
+    """The `Source` of image files `paths` with `labels`: this pipeline's shard, its path
+    order shuffled anew each pass if `shuffle`."""
+    num_examples = len(paths)
     if input_context is not None:
         paths = paths[input_context.input_pipeline_id::
                       input_context.num_input_pipelines]
@@ -89,7 +94,7 @@ def imagefolder_source(data_dir, split, *, input_context=None, shuffle=False,
     if shuffle:  # Paths are small: a full per-epoch permutation is cheap.
         records = records.shuffle(max(len(labels), 1), seed=seed,
                                   reshuffle_each_iteration=True)
-    return Source(records, tf.io.read_file, num_examples, len(classes))
+    return Source(records, tf.io.read_file, num_examples, num_classes)
 
 
 def tfrecord_source(data_dir, split, *, input_context=None, shuffle=False,
@@ -305,15 +310,7 @@ def decathlon_source(data_dir, split, *, input_context=None, shuffle=False, seed
                          f"unknown {err})") from None
     if not paths:
         raise FileNotFoundError(f"{path} lists no images")
-    num_examples = len(paths)
-    if input_context is not None:
-        paths = paths[input_context.input_pipeline_id::input_context.num_input_pipelines]
-        labels = labels[input_context.input_pipeline_id::input_context.num_input_pipelines]
-    paths = tf.constant(paths, tf.string)
-    records = tf.data.Dataset.from_tensor_slices((paths, tf.constant(labels, tf.int32), paths))
-    if shuffle:
-        records = records.shuffle(max(num_examples, 1), seed=seed, reshuffle_each_iteration=True)
-    return Source(records, tf.io.read_file, num_examples, len(category_ids))
+    return _file_source(paths, labels, len(category_ids), input_context, shuffle, seed)
 
 
 def _split_name(split, names):
