@@ -25,14 +25,13 @@ import os
 
 from absl import flags
 
+from bl_keras.spottune.training import METHODS
 from train import flags as train_flags
 from train import imagenet
 
 FLAGS = flags.FLAGS
 
-METHOD_NAMES = ("spottune", "global", "finetune", "feature_extractor")
-
-flags.DEFINE_enum("method", "spottune", [*METHOD_NAMES, "all"],
+flags.DEFINE_enum("method", "spottune", [*METHODS, "all"],
                   "spottune: the agent picks frozen or fine-tuned blocks per image; global: "
                   "SpotTune-Global (one choice per block for all images, --global_blocks "
                   "fine-tuned); finetune: every layer learns; feature_extractor: only the new "
@@ -223,9 +222,9 @@ def run_all_methods():
     if not FLAGS.pretrain_classes or not FLAGS.classes:
         raise train_flags.FlagError("pretrain_classes", "--method=all needs --pretrain_classes "
                                                         "and --classes (the target's)")
-    unknown = sorted(set(FLAGS.methods) - set(METHOD_NAMES))
+    unknown = sorted(set(FLAGS.methods) - set(METHODS))
     if unknown or not FLAGS.methods:
-        raise train_flags.FlagError("methods", f"unknown {unknown}; valid: {METHOD_NAMES}")
+        raise train_flags.FlagError("methods", f"unknown {unknown}; valid: {METHODS}")
     given = [FLAGS[name] for name in (*TRAINER_AND_DATA_FLAGS, *SPOTTUNE_FLAGS)
              if FLAGS[name].present and name not in PIPELINE_FLAGS]
     image_flags = [f.serialize() for f in given if f.name not in SPOTTUNE_FLAGS]

@@ -43,12 +43,16 @@ first pass; it suits small datasets such as the demo data, not ImageNet.
 """
 
 import dataclasses
+import os
 import random
 import sys
 
 import tensorflow as tf
 
 from bl_keras.data import preprocessing, sources
+
+# Examples per (source, data_dir, split, options, classes) subset, counted once per process.
+_SUBSET_SIZES = {}
 
 SOURCES = {
     "imagefolder": sources.imagefolder_source,
@@ -139,8 +143,12 @@ def build_dataset(source_name, data_dir, split, *, training, batch_size,
     source = _source(source_name, data_dir, split, input_context=input_context,
                      shuffle=training, seed=seed, **extra)
     if classes is not None:
-        whole_split = _source(source_name, data_dir, split, seed=seed, **extra)
-        source = _class_subset(source, classes, whole_split)
+        count_key = (source_name, os.path.abspath(data_dir or ""), split,
+                     tuple(sorted(extra.items())), tuple(int(c) for c in classes))
+        if count_key not in _SUBSET_SIZES:  # once per process: every replica and rebuild reuses it
+            whole_split = _source(source_name, data_dir, split, seed=seed, **extra)
+            _SUBSET_SIZES[count_key] = _class_subset_size(whole_split, classes)
+        source = _class_subset(source, classes, _SUBSET_SIZES[count_key])
     skipped, reported = _make_counter(), _make_key_set()
 
     def decode(index, record):
@@ -216,29 +224,40 @@ def _source(source_name, data_dir, split, **options):
                           parts[0].num_classes)
 
 
-def _class_subset(source, classes, whole_split):
-    """`source` with only the examples of `classes` (relabelled 0..n-1 in their order); the
-    unsharded `whole_split` is read once (labels only) to count them."""
+def _checked_classes(classes, total):
     classes = [int(c) for c in classes]
-    total = source.num_classes
     if not classes or len(set(classes)) != len(classes):
         raise ValueError(f"classes must be distinct class indices, got {classes}")
     if not all(0 <= c < total for c in classes):
         raise ValueError(f"classes {classes} outside the source's {total} classes "
                          f"(0..{total - 1})")
-    new_label = [-1] * total
-    for index, c in enumerate(classes):
-        new_label[c] = index
-    new_label = tf.constant(new_label, tf.int32)
+    return classes
+
+
+def _class_subset_size(whole_split, classes):
+    """How many examples of the unsharded `whole_split` belong to `classes` (reads its labels)."""
+    total = whole_split.num_classes
+    classes = _checked_classes(classes, total)
     counts = whole_split.records.map(lambda item, label, key: label).batch(4096).reduce(
         tf.zeros([total], tf.int64),
         lambda acc, labels: acc + tf.math.bincount(tf.cast(labels, tf.int32), minlength=total,
                                                    maxlength=total, dtype=tf.int64))
+    return int(tf.reduce_sum(tf.gather(counts, classes)))
+
+
+def _class_subset(source, classes, size):
+    """`source` with only the examples of `classes` (relabelled 0..n-1 in their order), of
+    which the whole split holds `size`."""
+    total = source.num_classes
+    classes = _checked_classes(classes, total)
+    new_label = [-1] * total
+    for index, c in enumerate(classes):
+        new_label[c] = index
+    new_label = tf.constant(new_label, tf.int32)
     records = (source.records
                .map(lambda item, label, key: (item, tf.gather(new_label, label), key))
                .filter(lambda item, label, key: label >= 0))
-    return sources.Source(records, source.load, int(tf.reduce_sum(tf.gather(counts, classes))),
-                          len(classes))
+    return sources.Source(records, source.load, size, len(classes))
 
 
 def _make_counter():

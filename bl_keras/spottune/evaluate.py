@@ -30,8 +30,10 @@ def evaluate_model(model, dataset, image_shape=None):
     from bl_keras.spottune.network import SpotTuneNetwork
 
     spottune = isinstance(model, SpotTuneNetwork)
+    images_spec = dataset.element_spec[0]
+    batch_spec = tf.TensorSpec([None, *images_spec.shape[1:]], images_spec.dtype)
 
-    @tf.function
+    @tf.function(input_signature=[batch_spec])  # one trace: the last batch may be smaller
     def step(images):
         if spottune:
             policy = model.policy(images)

@@ -139,7 +139,8 @@ for path in sorted(glob.glob("configs/spottune/*.flags")):
                          optimizer=config.optimizer, steps=list(config.step_epochs),
                          batch=config.batch_size, agent_lr_factor=F.agent_lr_factor,
                          agent_weight_decay=F.agent_weight_decay, splits=F.train_splits,
-                         nesterov=config.nesterov)
+                         nesterov=config.nesterov, classes=F.classes,
+                         pretrain_classes=F.pretrain_classes, source=F.data_source)
 print(json.dumps(checked))
 """
 
@@ -157,6 +158,11 @@ def test_spottune_flagfiles_parse_to_the_authors_recipe():
     decathlon = checked["configs/spottune/decathlon_resnet26.flags"]
     assert decathlon == dict(method="spottune", epochs=110, lr=0.1, optimizer="sgd", steps=[40],
                              batch=128, agent_lr_factor=0.1, agent_weight_decay=1e-3,
-                             splits=["train", "val"], nesterov=False)
+                             splits=["train", "val"], nesterov=False, classes=None,
+                             pretrain_classes=None, source="decathlon")
     demo = checked["configs/spottune/demo.flags"]
-    assert demo["method"] == "all" and demo["epochs"] == 10
+    assert demo["method"] == "all" and demo["epochs"] == 20
+    fashion = checked["configs/spottune/fashion_mnist.flags"]
+    assert fashion["source"] == "idx" and fashion["method"] == "all"
+    assert fashion["pretrain_classes"] == ["0", "1", "2", "3", "4"]
+    assert fashion["classes"] == ["5", "6", "7", "8", "9"]
