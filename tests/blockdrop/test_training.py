@@ -105,3 +105,32 @@ def test_a_backbone_of_other_classes_is_refused(data, tmp_path):
                                           "--stage=curriculum", f"--backbone={other}"])
     assert proc.returncode == 2
     assert "classifies 10 classes, the data has 4" in proc.stderr
+
+
+@pytest.mark.parametrize("name,classes", [("cifar10", 10), ("cifar100", 100)])
+def test_curriculum_on_tfds_cifar_under_mock_data(tmp_path, name, classes):
+    # In-process: mock_data patches tfds in this process only (random 32x32 PNGs per split).
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    from bl_keras.blockdrop.training import BlockDropRecipe
+    from bl_keras.training import TrainConfig, Trainer
+    from train.blockdrop import BlockDropTask
+
+    source = tmp_path / "backbone.keras"
+    models.get("cifar_resnet20", classes=classes, classifier_activation=None).save(source)
+    (tmp_path / "tfds").mkdir()
+    with tfds.testing.mock_data(num_examples=16):
+        task = BlockDropTask(BlockDropRecipe("curriculum", 1.0, 0.8, 0.1, 0), str(source),
+                             "resnet8", data_source="tfds", data_dir=str(tmp_path / "tfds"),
+                             tfds_name=name, image_size=32, rotation_degrees=0.0,
+                             color_jitter=0.0, min_crop_area=0.5, eval_crop_fraction=1.0)
+        config = TrainConfig(model_dir=str(tmp_path / "run"), strategy="one_device",
+                             batch_size=8, eval_batch_size=8, epochs=1, steps_per_epoch=2,
+                             eval_steps=2, optimizer="adam", lr=1e-3, weight_decay=0.0,
+                             progress=False, checkpoint_every=100)
+        record = Trainer(task, config, tf.distribute.OneDeviceStrategy("/cpu:0")).train()
+    assert (task.num_classes, task.num_train_examples) == (classes, 16)
+    assert record["step"] == 2 and 0 <= record["val_top1"] <= 1
+    # epoch 0 of the curriculum: the policy decides the last block only, the other 8 run
+    assert 8 <= record["train_blocks"] <= 9 and 8 <= record["val_blocks"] <= 9

@@ -43,3 +43,17 @@ def run_convert(*args):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run([sys.executable, "-m", "bl_keras.convert", *map(str, args)], cwd=REPO,
                           env=env, capture_output=True, text=True)
+
+
+def converted_reference(torch, directory, name="bl_resnet50", classes=10, size=64, seed=4):
+    """A random PyTorch reference model `name` saved as a released checkpoint in `directory`
+    and read back by the converter: (the PyTorch model, the Keras model)."""
+    from bl_keras import convert
+    from tests.convert import torch_reference
+
+    model = torch_reference.randomize(torch_reference.build(name, classes=classes), seed=seed,
+                                      calibration_size=size)
+    path = save_checkpoint(torch, model.state_dict(), pathlib.Path(directory) / f"{name}.pth.tar",
+                           legacy=True)
+    return model, convert.from_checkpoint(name, path, classes=classes,
+                                          classifier_activation=None)
