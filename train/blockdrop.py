@@ -50,6 +50,10 @@ flags.DEFINE_integer("backbone_epochs", None, "all: epochs of the backbone stage
                      "--epochs).")
 flags.DEFINE_integer("curriculum_epochs", None, "all: epochs of the curriculum stage (default: "
                      "the backbone's block count, so the curriculum reaches every block).")
+flags.DEFINE_integer("curriculum_steps_per_epoch", None, "all: steps of each curriculum epoch "
+                     "(default: --steps_per_epoch, else a pass over the data). The curriculum "
+                     "adds one block per epoch for K epochs: shorter epochs keep it affordable "
+                     "on large sets.")
 flags.DEFINE_integer("finetune_epochs", None, "all: epochs of the fine-tuning stage (default "
                      "--epochs).")
 flags.DEFINE_float("curriculum_lr", 1e-3, "all: Adam learning rate of the curriculum stage "
@@ -191,7 +195,8 @@ TRAINER_AND_DATA_FLAGS = tuple(flag.name for module in ("train.flags", "train.im
 BLOCKDROP_FLAGS = ("policy", "policy_downsample", "gamma", "bound_alpha", "entropy_beta")
 # Flags the pipeline sets per stage (never passed on from its own flags).
 PIPELINE_FLAGS = ("model_dir", "stage", "backbone", "init_from", "epochs", "backbone_model",
-                  "backbone_epochs", "curriculum_epochs", "finetune_epochs", "curriculum_lr",
+                  "backbone_epochs", "curriculum_epochs", "curriculum_steps_per_epoch",
+                  "finetune_epochs", "curriculum_lr",
                   "finetune_lr", "curriculum_gamma", "finetune_gamma", "gamma", "mode",
                   "eval_from")
 # The backbone's recipe, not the BlockDrop stages' (they use Adam without weight decay).
@@ -236,9 +241,12 @@ def run_all_stages():
     backbone_file = os.path.join(directory["backbone"], "model.keras")
     blocks = len(models.residual_blocks(load_model(backbone_file)))
     adam = ["--optimizer=adam", "--weight_decay=0", "--lr_schedule=step", "--warmup_epochs=0"]
+    curriculum_steps = ([f"--steps_per_epoch={FLAGS.curriculum_steps_per_epoch}"]
+                        if FLAGS.curriculum_steps_per_epoch else [])
     stage("curriculum", "train.blockdrop", [
-        *blockdrop_flags, *adam, "--stage=curriculum", f"--backbone={backbone_file}",
-        f"--lr={FLAGS.curriculum_lr}", f"--epochs={FLAGS.curriculum_epochs or blocks}",
+        *blockdrop_flags, *adam, *curriculum_steps, "--stage=curriculum",
+        f"--backbone={backbone_file}", f"--lr={FLAGS.curriculum_lr}",
+        f"--epochs={FLAGS.curriculum_epochs or blocks}",
         f"--gamma={_or(FLAGS.curriculum_gamma, FLAGS.gamma)}"])
     stage("finetune", "train.blockdrop", [
         *blockdrop_flags, *adam, "--stage=finetune",

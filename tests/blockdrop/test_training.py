@@ -134,3 +134,19 @@ def test_curriculum_on_tfds_cifar_under_mock_data(tmp_path, name, classes):
     assert record["step"] == 2 and 0 <= record["val_top1"] <= 1
     # epoch 0 of the curriculum: the policy decides the last block only, the other 8 run
     assert 8 <= record["train_blocks"] <= 9 and 8 <= record["val_blocks"] <= 9
+
+
+def test_all_stages_pipeline(data, tmp_path):
+    # Backbone, curriculum (shortened epochs: one step each) and fine-tuning, then the summary.
+    proc = run_module("train.blockdrop", [
+        *DATA, f"--data_dir={data}", f"--model_dir={tmp_path}", "--stage=all",
+        "--backbone_model=cifar_resnet20", "--backbone_epochs=1", "--steps_per_epoch=2",
+        "--curriculum_epochs=3", "--curriculum_steps_per_epoch=1", "--finetune_epochs=1",
+        "--finetune_gamma=5"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [r["step"] for r in metrics(tmp_path / "backbone")] == [2]
+    assert [r["step"] for r in metrics(tmp_path / "curriculum")] == [1, 2, 3]
+    assert [r["step"] for r in metrics(tmp_path / "finetune")] == [2]
+    finetune = json.loads((tmp_path / "finetune" / "config.json").read_text())
+    assert finetune["run"]["gamma"] == 5.0 and finetune["run"]["optimizer"] == "adam"
+    assert "Full network: top-1 " in proc.stdout and "BlockDrop uses " in proc.stdout

@@ -136,7 +136,7 @@ def test_blockdrop_and_study_flagfiles_parse_to_the_authors_recipes():
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     checked = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(checked) == 9
+    assert len(checked) == 10
     finetune = checked["configs/blockdrop/resnet110_cifar10_finetune.flags"]
     assert finetune == dict(stage="finetune", epochs=2000, lr=1e-4, gamma=10.0,
                             optimizer="adam", steps=[1600], batch=256, models=None)
@@ -145,5 +145,6 @@ def test_blockdrop_and_study_flagfiles_parse_to_the_authors_recipes():
     assert checked["configs/blockdrop/resnet101_imagenet_finetune.flags"]["gamma"] == 5.0
     assert checked["configs/blockdrop/cifar_resnet110_cifar10.flags"]["steps"] == [82, 123]
     assert checked["configs/blockdrop/demo.flags"]["stage"] == "all"
+    assert checked["configs/blockdrop/fashion_mnist.flags"]["batch"] == 128
     assert checked["configs/study/fashion_mnist.flags"]["models"] == [
         "cifar_resnet20", "bl_cifar_resnet20"]
