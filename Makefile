@@ -10,13 +10,19 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): setup.py
+$(STAMP): setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[cpu,test]"
 	# The conversion tests write real PyTorch checkpoints; the CPU build of this version is the
 	# one to use (a plain "torch" requirement would pull the CUDA build).
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	# The detection tests run KerasHub beside tensorflow-cpu: keras-hub without tensorflow-text
+	# (used by its text tokenizers only; it requires the `tensorflow` distribution, which would
+	# land beside tensorflow-cpu), with its other requirements.
+	$(BIN)/python -m pip install --quiet --no-deps "keras-hub==0.32.0"
+	$(BIN)/python -m pip install --quiet regex rich packaging tokenizers sentencepiece \
+		"kagglehub!=1.0.1" "kagglesdk==0.1.28"
 	touch $(STAMP)
 
 test: $(STAMP)

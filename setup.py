@@ -31,6 +31,11 @@ setup(
     extras_require={
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
+        # KerasHub's detectors (bl_keras.detection). keras-hub requires tensorflow-text, which
+        # requires the `tensorflow` distribution (it runs on CPU and GPU): install this extra
+        # alone or with [gpu], not with [cpu] (tensorflow-cpu and tensorflow would both own the
+        # `tensorflow` package).
+        "detection": ["keras-hub>=0.32,<0.33"],
         "bench": ["matplotlib>=3.8"],  # the plot of `python -m bl_keras.benchmark --report`
         "test": ["pytest>=8.0", "matplotlib>=3.8"],
     },
