@@ -143,3 +143,28 @@ TABLE_TITLES = {
 }
 # Multiply-accumulates are printed in GMACs, except where the paper gives MFLOPs.
 TABLE_MAC_UNITS = {"9": "M"}
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectionRow:
+    """A row of Table 10: Faster R-CNN + FPN, 300 proposals; GFLOPs (= GMACs) of the whole
+    detector."""
+    label: str
+    model: str
+    options: dict
+    dataset: str
+    image_shape: tuple
+    num_classes: int
+    gmacs: float
+    map: float  # VOC07 test mAP@0.5, COCO val2017 mAP@[.5:.95] (%)
+
+
+# Table 10 (Appendix A.6): VOC07 at 600x1024, COCO val2017 at 800x1344.
+TABLE10 = (
+    DetectionRow("ResNet-101", "resnet101", {}, "VOC07", (600, 1024, 3), 20, 137.70, 81.5),
+    DetectionRow("bL-ResNet-101 (a=2, b=4)", "bl_resnet101", _bl(2, 4), "VOC07",
+                 (600, 1024, 3), 20, 89.21, 81.4),
+    DetectionRow("ResNet-101", "resnet101", {}, "COCO", (800, 1344, 3), 80, 234.85, 39.2),
+    DetectionRow("bL-ResNet-101 (a=2, b=4)", "bl_resnet101", _bl(2, 4), "COCO",
+                 (800, 1344, 3), 80, 151.11, 39.5),
+)

@@ -2,6 +2,7 @@
 
     python -m bl_keras.profiling                  # Tables 1, 2, 3, 6, 7, 8 and 9
     python -m bl_keras.profiling --tables 6,7,8,9
+    python -m bl_keras.profiling --tables 10        # Faster R-CNN + FPN detectors (Table 10)
     python -m bl_keras.profiling --model bl_resnet50 --alpha 2 --beta 4 --size 256 --json
     python -m bl_keras.profiling --model bl_resnet50 --merge concat          # Table 7
     python -m bl_keras.profiling --model bl_resnet101 --num_merges 7         # Table 8
@@ -60,17 +61,63 @@ def format_table(title, rows, results, unit="G"):
     return "\n".join(lines + notes)
 
 
-def print_tables(table_ids, out=sys.stdout):
+DETECTION_TABLE = "10"  # detector MACs, not a classification table
+
+
+def print_tables(table_ids, out=None):
     from bl_keras import paper
+
+    out = out or sys.stdout
 
     cache = {}
     for table_id in table_ids:
+        if table_id == DETECTION_TABLE:
+            print_detection_table(out)
+            continue
         rows = paper.TABLES[table_id]
         results = [profile_row(row, cache) for row in rows]
         print(format_table(paper.TABLE_TITLES[table_id], rows, results,
                            paper.TABLE_MAC_UNITS.get(table_id, "G")), file=out)
         print(file=out)
         cache.clear()
+
+
+def format_detection_table(rows, costs):
+    """Table 10: our MACs of backbone, FPN and heads beside the paper's detector totals."""
+    header = (f"{'model':<26} {'data':<6} {'input':>8} {'backbone':>8} {'FPN':>6} "
+              f"{'RPN3x3':>6} {'RPN1x1':>6} {'RoI':>5} {'total':>7} {'-RPN3x3':>7} "
+              f"{'paper':>7}")
+    lines = ["Table 10: Faster R-CNN + FPN, 300 proposals (Appendix A.6), GMACs (the paper's "
+             "FLOPs are multiply-accumulates)", header, "-" * len(header)]
+    for row, cost in zip(rows, costs):
+        g = [x / 1e9 for x in (cost.backbone, cost.fpn, cost.rpn_conv, cost.rpn_predictors,
+                               cost.roi_head, cost.total, cost.total - cost.rpn_conv)]
+        lines.append(f"{row.label:<26} {row.dataset:<6} {size_label(row.image_shape):>8} "
+                     f"{g[0]:>8.2f} {g[1]:>6.2f} {g[2]:>6.2f} {g[3]:>6.2f} {g[4]:>5.2f} "
+                     f"{g[5]:>7.2f} {g[6]:>7.2f} {row.gmacs:>7.2f}")
+    for (plain, p_cost), (bl, b_cost) in zip(zip(rows[::2], costs[::2]),
+                                             zip(rows[1::2], costs[1::2])):
+        lines.append(
+            f"{plain.dataset} {size_label(plain.image_shape)}: {plain.label} / {bl.label}: "
+            f"backbone {p_cost.backbone / b_cost.backbone:.2f}x, detector "
+            f"{p_cost.total / b_cost.total:.2f}x, without the RPN's 3x3 convolution "
+            f"{(p_cost.total - p_cost.rpn_conv) / (b_cost.total - b_cost.rpn_conv):.2f}x; "
+            f"paper {plain.gmacs / bl.gmacs:.2f}x (backbone difference: ours "
+            f"{(p_cost.backbone - b_cost.backbone) / 1e9:.2f}, paper "
+            f"{plain.gmacs - bl.gmacs:.2f})")
+    return "\n".join(lines)
+
+
+def print_detection_table(out=None):
+    from bl_keras import paper
+
+    out = out or sys.stdout
+    from bl_keras.detection.cost import faster_rcnn_fpn_macs
+
+    costs = [faster_rcnn_fpn_macs(row.model, row.image_shape, row.num_classes, **row.options)
+             for row in paper.TABLE10]
+    print(format_detection_table(paper.TABLE10, costs), file=out)
+    print(file=out)
 
 
 # The CLI's builder option flags; which of them a model takes, its registry entry says.
@@ -106,16 +153,17 @@ def main(argv=None):
     parser.add_argument("--size", type=int, help="input image size (default: the model's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--tables", default="1,2,3,6,7,8,9",
-                        help="paper tables to print (default 1,2,3,6,7,8,9)")
+                        help="paper tables to print (default 1,2,3,6,7,8,9; 10: detectors)")
     args = parser.parse_args(argv)
 
     from bl_keras import models, paper, profiling
 
     if args.model is None:
         table_ids = [t.strip() for t in args.tables.split(",") if t.strip()]
-        unknown = [t for t in table_ids if t not in paper.TABLES]
+        valid = [*paper.TABLES, DETECTION_TABLE]
+        unknown = [t for t in table_ids if t not in valid]
         if unknown:
-            parser.error(f"--tables: unknown table(s) {unknown}; valid: {sorted(paper.TABLES)}")
+            parser.error(f"--tables: unknown table(s) {unknown}; valid: {sorted(valid, key=int)}")
         print_tables(table_ids)
         return 0
 
