@@ -35,7 +35,7 @@ setup(
         # requires the `tensorflow` distribution (it runs on CPU and GPU): install this extra
         # alone or with [gpu], not with [cpu] (tensorflow-cpu and tensorflow would both own the
         # `tensorflow` package).
-        "detection": ["keras-hub>=0.32,<0.33"],
+        "detection": ["keras-hub>=0.32,<0.33", "pycocotools>=2.0.8"],
         "bench": ["matplotlib>=3.8"],  # the plot of `python -m bl_keras.benchmark --report`
         "test": ["pytest>=8.0", "matplotlib>=3.8"],
     },
