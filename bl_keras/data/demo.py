@@ -74,7 +74,7 @@ def render(rng, shape, texture, size):
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     radius = rng.uniform(0.25, 0.4) * size
     cy, cx = rng.uniform(0.8 * radius, size - 0.8 * radius, size=2)
-    mask = _shape_mask(shape, yy - cy, xx - cx, radius)
+    mask = shape_mask(shape, yy - cy, xx - cx, radius)
 
     # 2-pixel cells with a random phase; stripes run either way.  The draws
     # do not depend on the texture, so both textures share everything else.
@@ -86,7 +86,7 @@ def render(rng, shape, texture, size):
     else:
         pattern = (cell_y + cell_x) % 2
 
-    background, foreground = _distinct_colours(rng)
+    background, foreground = distinct_colours(rng)
     amplitude = rng.uniform(30, 50)
     shade = foreground + amplitude * (2.0 * pattern[..., None] - 1.0)
     image = np.where(mask[..., None], shade, background)
@@ -94,7 +94,8 @@ def render(rng, shape, texture, size):
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
-def _shape_mask(shape, dy, dx, r):
+def shape_mask(shape, dy, dx, r):
+    """Boolean mask of `shape` of radius `r` at offsets (dy, dx) from its centre."""
     dist = np.sqrt(dy**2 + dx**2)
     if shape == "disc":
         return dist <= r
@@ -111,7 +112,7 @@ def _shape_mask(shape, dy, dx, r):
     raise ValueError(f"Unknown shape {shape!r}")
 
 
-def _distinct_colours(rng, min_distance=100.0):
+def distinct_colours(rng, min_distance=100.0):
     """Background and shape colours far enough apart to see the shape."""
     while True:
         background, foreground = rng.uniform(50, 205, size=(2, 3))
