@@ -196,9 +196,8 @@ BLOCKDROP_FLAGS = ("policy", "policy_downsample", "gamma", "bound_alpha", "entro
 # Flags the pipeline sets per stage (never passed on from its own flags).
 PIPELINE_FLAGS = ("model_dir", "stage", "backbone", "init_from", "epochs", "backbone_model",
                   "backbone_epochs", "curriculum_epochs", "curriculum_steps_per_epoch",
-                  "finetune_epochs", "curriculum_lr",
-                  "finetune_lr", "curriculum_gamma", "finetune_gamma", "gamma", "mode",
-                  "eval_from")
+                  "finetune_epochs", "curriculum_lr", "finetune_lr", "curriculum_gamma",
+                  "finetune_gamma", "gamma", "mode", "eval_from")
 # The backbone's recipe, not the BlockDrop stages' (they use Adam without weight decay).
 BACKBONE_ONLY = (*imagenet.BUILDER_OPTION_FLAGS, "zero_init_residual", "optimizer", "lr",
                  "lr_schedule", "lr_step_epochs", "lr_step_factor", "weight_decay",

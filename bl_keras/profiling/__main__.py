@@ -68,7 +68,6 @@ def print_tables(table_ids, out=None):
     from bl_keras import paper
 
     out = out or sys.stdout
-
     cache = {}
     for table_id in table_ids:
         if table_id == DETECTION_TABLE:
@@ -110,10 +109,9 @@ def format_detection_table(rows, costs):
 
 def print_detection_table(out=None):
     from bl_keras import paper
-
-    out = out or sys.stdout
     from bl_keras.detection.cost import faster_rcnn_fpn_macs
 
+    out = out or sys.stdout
     costs = [faster_rcnn_fpn_macs(row.model, row.image_shape, row.num_classes, **row.options)
              for row in paper.TABLE10]
     print(format_detection_table(paper.TABLE10, costs), file=out)
