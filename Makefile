@@ -19,7 +19,8 @@ $(STAMP): setup.py Makefile
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	# The detection tests run KerasHub beside tensorflow-cpu: keras-hub without tensorflow-text
 	# (used by its text tokenizers only; it requires the `tensorflow` distribution, which would
-	# land beside tensorflow-cpu), with its other requirements; pycocotools for mAP.
+	# land beside tensorflow-cpu), with its other requirements; pycocotools for mAP. pip then
+	# reports tensorflow-text as a missing requirement of keras-hub: expected.
 	$(BIN)/python -m pip install --quiet --no-deps "keras-hub==0.32.0"
 	$(BIN)/python -m pip install --quiet regex rich packaging tokenizers sentencepiece \
 		"kagglehub!=1.0.1" "kagglesdk==0.1.28" "pycocotools>=2.0.8"

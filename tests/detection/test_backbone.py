@@ -2,12 +2,16 @@
 exactly, any input size, trained weights carried over, and a KerasHub RetinaNet on them that
 round-trips through `.keras` in safe mode."""
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
 
 from bl_keras import models
 from bl_keras.detection import PyramidBackbone
+from tests.conftest import REPO
 
 keras_hub = pytest.importorskip("keras_hub")
 
@@ -83,3 +87,13 @@ def test_retinanet_on_a_bl_backbone_round_trips_in_safe_mode(tmp_path):
     reloaded = loaded(x, training=False)
     for key in ("cls_logits", "bbox_regression"):
         assert np.abs(np.asarray(reloaded[key]) - np.asarray(outputs[key])).max() == 0.0
+    # ... and in a fresh process after `import bl_keras` alone
+    np.save(tmp_path / "x.npy", x)
+    code = (f"import bl_keras, keras, numpy as np; m = keras.saving.load_model({str(path)!r}, "
+            f"safe_mode=True); print(float(np.asarray(m(np.load({str(tmp_path / 'x.npy')!r}), "
+            "training=False)['cls_logits']).sum()))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = float(np.asarray(outputs["cls_logits"]).sum())
+    assert float(proc.stdout.strip().splitlines()[-1]) == pytest.approx(expected, rel=1e-6)
