@@ -47,6 +47,20 @@ def letterbox(image, boxes, image_shape):
     return image, boxes * tf.concat([size, size], 0) * scale
 
 
+def random_flip(image, boxes, labels, seed, index):
+    """`image` and its `boxes` (yxyx pixels; rows labelled `PADDING` kept as they are) flipped
+    left-right with probability 1/2, drawn statelessly from (`seed`, `index`): a different
+    flip per image and epoch when `index` counts the stream's elements."""
+    flip = tf.random.stateless_uniform(
+        [], seed=tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])) < 0.5
+    width = tf.cast(tf.shape(image)[1], boxes.dtype)
+    flipped = tf.stack([boxes[:, 0], width - boxes[:, 3], boxes[:, 2], width - boxes[:, 1]],
+                       axis=1)
+    flipped = tf.where(labels[:, None] == PADDING, boxes, flipped)
+    image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
+    return image, tf.cond(flip, lambda: flipped, lambda: boxes)
+
+
 def tfds_detection(name, split, data_dir, *, image_shape, batch_size, training, seed=0,
                    max_boxes=100, shuffle_buffer=1000, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """`DetectionData` of split `split` of tfds dataset `name` (voc/2007, voc/2012, coco/2017)
@@ -79,14 +93,7 @@ def tfds_detection(name, split, data_dir, *, image_shape, batch_size, training, 
         image, boxes = letterbox(image, bbox, image_shape)
         labels = tf.where(ignored, IGNORED, tf.cast(labels, tf.int32))
         if training:
-            # a different flip per image and epoch: the stateless seed from a counter
-            flip = tf.random.stateless_uniform([], seed=tf.stack([tf.cast(seed, tf.int64),
-                                                                   index])) < 0.5
-            image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
-            width = float(image_shape[1])
-            flipped = tf.stack([boxes[:, 0], width - boxes[:, 3], boxes[:, 2],
-                                width - boxes[:, 1]], axis=1)
-            boxes = tf.cond(flip, lambda: flipped, lambda: boxes)
+            image, boxes = random_flip(image, boxes, labels, seed, index)
         boxes, labels = boxes[:max_boxes], labels[:max_boxes]
         pad = max_boxes - tf.shape(labels)[0]
         boxes = tf.pad(boxes, [[0, pad], [0, 0]], constant_values=PADDING)

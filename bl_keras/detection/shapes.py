@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from bl_keras.data.demo import distinct_colours, shape_mask
-from bl_keras.detection.data import PADDING, DetectionData
+from bl_keras.detection.data import PADDING, DetectionData, random_flip
 from bl_keras.models.registry import IMAGENET_MEAN, IMAGENET_STD
 
 CLASSES = ("disc", "square", "triangle", "cross")
@@ -74,13 +74,7 @@ def shapes_dataset(num_images, split, *, image_size, batch_size, training, seed=
     def convert(image, box, label, index):
         image = tf.cast(image, tf.float32) / 255.0
         if training:
-            flip = tf.random.stateless_uniform(
-                [], seed=tf.stack([tf.cast(seed, tf.int64), index])) < 0.5
-            flipped = tf.stack([box[:, 0], image_size - box[:, 3], box[:, 2],
-                                image_size - box[:, 1]], axis=1)
-            flipped = tf.where(label[:, None] == PADDING, box, flipped)
-            image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
-            box = tf.cond(flip, lambda: flipped, lambda: box)
+            image, box = random_flip(image, box, label, seed, index)
         return (image - mean) / std, {"boxes": box, "labels": label}
 
     records = tf.data.Dataset.zip((records, tf.data.Dataset.counter())).map(
