@@ -9,7 +9,8 @@ import tensorflow as tf
 from bl_keras.saving import load_model
 from bl_keras.training import model_dir
 from bl_keras.training.distribute import configure_cpu_devices, make_strategy, worker_identity
-from bl_keras.training.trainer import Trainer, TrainingDiverged, planned_steps_per_epoch
+from bl_keras.training.trainer import (Trainer, TrainingDiverged, checkpointed,
+                                       planned_steps_per_epoch)
 
 
 def load_for_eval(trainer, path):
@@ -26,7 +27,7 @@ def load_for_eval(trainer, path):
     prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
     if not prefix:
         raise FileNotFoundError(f"no checkpoint in {path}")
-    status = tf.train.Checkpoint(model=trainer.model).restore(prefix)
+    status = tf.train.Checkpoint(**checkpointed(trainer.model)).restore(prefix)
     status.expect_partial().assert_existing_objects_matched()
     return prefix
 

@@ -20,6 +20,8 @@ class ClassificationTask:
     # What one example and one dropped input are, in metric names: images_per_sec, skipped_images.
     example_unit = "images"
     skipped_unit = "images"
+    # The validation metric that picks best.keras (higher is better).
+    primary_metric = "top1"
 
     def __init__(self):
         self._skip_counters = []

@@ -4,11 +4,12 @@ Keras 3 `model.fit` does not run under MultiWorkerMirroredStrategy, so training 
 (`strategy.run` inside a `tf.function`) over `strategy.distribute_datasets_from_function`; the
 same code runs on one CPU, many GPUs, many workers and TPUs.
 
-Runs survive: checkpoints (model, optimizer with its step counter, best top-1) are written every
-`checkpoint_every` steps and at every epoch end; a restarted run restores the latest and continues
-the same step sequence: the learning rate is a function of the restored step, and the input
-stream skips the examples already consumed. A non-finite loss stops the run before anything is
-saved, so the last checkpoint stays good.
+Runs survive: checkpoints (model, optimizer with its step counter, the best validation value of
+the task's `primary_metric`, top-1 or detection's mAP, kept under the name "best_top1" so older
+checkpoints restore) are written every `checkpoint_every` steps and at every epoch end; a
+restarted run restores the latest and continues the same step sequence: the learning rate is a
+function of the restored step, and the input stream skips the examples already consumed. A
+non-finite loss stops the run before anything is saved, so the last checkpoint stays good.
 """
 
 import hashlib
@@ -49,16 +50,12 @@ def untracked_weights(model):
     return [w for w in model.weights if id(w) not in saved]
 
 
-def check_checkpoint_holds_model(model):
-    """Refuse a model whose checkpoints would not hold every one of its weights."""
+def checkpointed(model):
+    """The objects a checkpoint of `model` saves: the model, and the weights its object graph
+    misses (layers kept in lists or dicts, e.g. KerasHub's feature pyramid), saved by their
+    position in `model.weights`, which is the same for every build of one architecture."""
     missing = untracked_weights(model)
-    if missing:
-        names = ", ".join(w.path for w in missing[:5])
-        raise ValueError(
-            f"Model {model.name!r}: a checkpoint would hold only {len(model.weights) - len(missing)}"
-            f" of its {len(model.weights)} weights (not {names}"
-            f"{', ...' if len(missing) > 5 else ''}), so a resumed or evaluated run would use "
-            "freshly initialised ones. Keep each sublayer in its own attribute, not in a list.")
+    return {"model": model, **({"untracked_weights": missing} if missing else {})}
 
 
 def is_decayed(variable, decay_all):
@@ -97,7 +94,6 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
             self.model = task.build_model(config)
-            check_checkpoint_holds_model(self.model)
             self.schedule = WarmupSchedule(
                 config.lr * config.batch_size / config.lr_batch_reference,
                 self.total_steps,
@@ -117,8 +113,8 @@ class Trainer:
             self.optimizer.build(self.model.trainable_variables)
             task.attach(self.optimizer.iterations)
             self.best_top1 = tf.Variable(-1.0, trainable=False, name="best_top1")
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                              best_top1=self.best_top1)
+        self.checkpoint = tf.train.Checkpoint(**checkpointed(self.model),
+                                              optimizer=self.optimizer, best_top1=self.best_top1)
         os.makedirs(config.model_dir, exist_ok=True)
         self._ckpt_dir = os.path.join(config.model_dir, "checkpoints")
         if not self.is_chief:  # other workers write their share where nobody reads it
@@ -297,10 +293,12 @@ class Trainer:
         count = max(sums.get("count", 0.0), 1.0)
         return {k: v / count for k, v in sums.items() if k != "count"}
 
-    def _extra_metrics(self, averages, prefix):
+    def _metrics(self, averages, prefix):
+        """The metrics of `averages` (the task's: loss, top1, top5, ... in its order) named
+        with `prefix`, leaving out the example counts and rates reported on their own."""
         unit = self.task.example_unit
         return {f"{prefix}{k}": v for k, v in averages.items()
-                if k not in ("loss", "top1", "top5", unit, f"{unit}_per_sec")}
+                if k not in (unit, f"{unit}_per_sec")}
 
     # ---- checkpoints ------------------------------------------------------------------------
 
@@ -326,7 +324,14 @@ class Trainer:
 
     def evaluate(self):
         """Top-1/top-5/loss, examples and examples/s on the evaluation set (named by the
-        task's unit: images, images_per_sec)."""
+        task's unit: images, images_per_sec), or what the task's own `evaluate_model(model,
+        config)` measures (detection: mAP over decoded boxes, which no per-batch sum gives)."""
+        own = getattr(self.task, "evaluate_model", None)
+        if own is not None:
+            if not self.task.has_eval_data:
+                return {}
+            self.sync_replicas()
+            return own(self.model, self.config)
         dataset = self._eval_dataset()
         if dataset is None:
             return {}
@@ -376,8 +381,9 @@ class Trainer:
         while self.global_step < self.total_steps:
             epoch = self.global_step // self.steps_per_epoch
             epoch_end = (epoch + 1) * self.steps_per_epoch
+            shown = ("loss", "top1")
             progbar = keras.utils.Progbar(self.steps_per_epoch, stateful_metrics=[
-                "loss", "top1", rate_label]) if (config.progress and self.is_chief) else None
+                *shown, rate_label]) if (config.progress and self.is_chief) else None
             if progbar is not None:
                 print(f"Epoch {epoch + 1}/{config.epochs}", flush=True)
             totals, examples, busy = {}, 0.0, 0.0
@@ -397,7 +403,7 @@ class Trainer:
                 if progbar is not None:
                     averages = self._averages(totals)
                     progbar.update(step - epoch * self.steps_per_epoch, [
-                        ("loss", averages["loss"]), ("top1", averages["top1"]),
+                        *((k, averages[k]) for k in shown if k in averages),
                         (rate_label, examples / max(busy, 1e-9))])
                 if step % config.checkpoint_every == 0 and step < epoch_end:
                     self._save_checkpoint()
@@ -405,17 +411,16 @@ class Trainer:
             train = self._averages(totals)
             record = {"epoch": epoch + 1, "step": self.global_step,
                       "lr": float(self.schedule(self.global_step - 1)),
-                      "train_loss": train["loss"], "train_top1": train["top1"],
-                      "train_top5": train["top5"], **self._extra_metrics(train, "train_"),
+                      **self._metrics(train, "train_"),
                       per_sec: examples / max(busy, 1e-9),
                       f"skipped_{self.task.skipped_unit}": int(self.task.skipped_inputs())}
             val = self.evaluate() if self.evaluates else {}
             if val:
-                record.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"],
-                              **self._extra_metrics(val, "val_"))
+                record.update(self._metrics(val, "val_"))
                 record[f"eval_{per_sec}"] = val[per_sec]
-                if val["top1"] > float(self.best_top1.numpy()):
-                    self.best_top1.assign(val["top1"])
+                primary = val[self.task.primary_metric]
+                if primary > float(self.best_top1.numpy()):
+                    self.best_top1.assign(primary)
                     self._save_keras("best.keras")
             self._save_checkpoint()
             self._log(record)
