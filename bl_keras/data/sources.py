@@ -190,25 +190,35 @@ def tfds_source(data_dir, split, *, input_context=None, shuffle=False,
                    else "tfds_id")
 
     def read(split_arg, shuffle_files):
-        try:
-            return builder.as_dataset(
-                split=split_arg, shuffle_files=shuffle_files,
-                read_config=tfds.ReadConfig(shuffle_seed=seed, add_tfds_id=True),
-                decoders={"image": tfds.decode.SkipDecoding()})
-        except AssertionError as error:  # tfds' "could not find data" error.
-            how = ("pass manual_dir to prepare it" if name == "imagenet2012"
-                   else f"prepare it with `tfds build {name} --data_dir=...`")
-            raise FileNotFoundError(
-                f"tfds {name} is not prepared under {data_dir}; {how}") from error
+        return read_tfds(builder, name, data_dir, split_arg, shuffle_files=shuffle_files,
+                         read_config=tfds.ReadConfig(shuffle_seed=seed, add_tfds_id=True),
+                         decoders={"image": tfds.decode.SkipDecoding()})
 
     records = read(read_split, shuffle).map(
         lambda ex: (ex["image"], tf.cast(ex["label"], tf.int32), ex[key_feature]))
-    if split in builder.info.splits:
-        num_examples = builder.info.splits[split].num_examples
-    else:  # No recorded split sizes (e.g. under tfds.testing.mock_data): count.
-        num_examples = int(read(split, False).reduce(0, lambda n, _: n + 1))
+    num_examples = tfds_split_size(builder, split, lambda: read(split, False))
     num_classes = builder.info.features["label"].num_classes
     return Source(records, tf.identity, num_examples, num_classes)
+
+
+def read_tfds(builder, name, data_dir, split, **options):
+    """`builder.as_dataset(split=split, **options)`; a set not prepared under `data_dir` is a
+    `FileNotFoundError` saying how to prepare it (tfds raises an AssertionError)."""
+    try:
+        return builder.as_dataset(split=split, **options)
+    except AssertionError as error:  # tfds' "could not find data" error.
+        how = ("pass manual_dir to prepare it" if name == "imagenet2012"
+               else f"prepare it with `tfds build {name} --data_dir=...`")
+        raise FileNotFoundError(
+            f"tfds {name} is not prepared under {data_dir}; {how}") from error
+
+
+def tfds_split_size(builder, split, read):
+    """Examples in `split`: the recorded size, else counted over `read()` (an expression such
+    as "train+validation", or no recorded sizes, e.g. under tfds.testing.mock_data)."""
+    if split in builder.info.splits:
+        return builder.info.splits[split].num_examples
+    return int(read().reduce(0, lambda n, _: n + 1))
 
 
 def idx_source(data_dir, split, *, input_context=None, shuffle=False,

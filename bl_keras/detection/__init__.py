@@ -1,7 +1,10 @@
 """Object detection on the zoo's backbones (paper Appendix A.6, Table 10).
 
-`PyramidBackbone` plugs any image model into KerasHub's detectors (`pip install
-"bl_keras[detection]"`); `cost` counts the paper's Faster R-CNN + FPN (no KerasHub needed).
+`PyramidBackbone` plugs any image model into KerasHub's detectors and `detector.retinanet`
+builds KerasHub's RetinaNet on it (`pip install "bl_keras[detection]"`); `task` trains it on the
+shared trainer (`python -m train.detection`) with `loss` and evaluates mAP with `metrics`; `data`
+reads tfds VOC / COCO and `shapes` generates the demo's scenes; `report` compares with a trivial
+detector and draws boxes; `cost` counts the paper's Faster R-CNN + FPN (no KerasHub needed).
 """
 
 __all__ = ["PyramidBackbone"]

@@ -5,7 +5,9 @@ losses over the anchors of the whole batch and divides by the batch's positive a
 several replicas each would divide by its own count. Here the same terms (the same Keras loss
 classes, anchors encoded by the detector's own label encoder) are divided by each image's
 positive anchors (at least 1), giving one loss per image that the trainer averages over the
-global batch like any per-example loss. For a batch of one image the two are equal (tested).
+global batch like any per-example loss. For a batch of one image the two are equal (tested,
+with KerasHub compiled with the same focal loss). The focal loss is the RetinaNet paper's,
+alpha 0.25 and gamma 2 (`FOCAL`); KerasHub's default leaves out alpha.
 KerasHub zeroes a batch without any positive anchor; here such an image still learns its
 negatives.
 """
@@ -14,6 +16,13 @@ import keras
 from keras import ops
 
 IGNORED = -2.0
+
+
+def focal_loss(reduction=None):
+    """The RetinaNet paper's focal loss (alpha 0.25 on the positives, gamma 2), from logits."""
+    return keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.25,
+                                                gamma=2.0, from_logits=True,
+                                                reduction=reduction)
 
 
 def per_image_loss(detector, images, targets, outputs):
@@ -30,7 +39,7 @@ def per_image_loss(detector, images, targets, outputs):
     positive = ops.cast(labels > -1.0, "float32")
     normaliser = ops.maximum(ops.sum(positive, axis=1, keepdims=True), 1.0)
     classes = ops.one_hot(ops.cast(labels, "int32"), detector.num_classes, dtype="float32")
-    focal = keras.losses.BinaryFocalCrossentropy(from_logits=True, reduction=None)
+    focal = focal_loss()
     huber = keras.losses.Huber(reduction=None)
     cls_loss = focal(classes, ops.cast(outputs["cls_logits"], "float32"))
     box_loss = huber(boxes, ops.cast(outputs["bbox_regression"], "float32"))

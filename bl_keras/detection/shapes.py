@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from bl_keras.data.demo import distinct_colours, shape_mask
-from bl_keras.detection.data import PADDING, DetectionData, random_flip
+from bl_keras.detection.data import PADDING, DetectionData, batched_stream, random_flip
 from bl_keras.models.registry import IMAGENET_MEAN, IMAGENET_STD
 
 CLASSES = ("disc", "square", "triangle", "cross")
@@ -62,22 +62,21 @@ def make_shapes(num_images, split="train", size=128, seed=0):
 
 
 def shapes_dataset(num_images, split, *, image_size, batch_size, training, seed=0,
-                   mean=IMAGENET_MEAN, std=IMAGENET_STD):
+                   mean=IMAGENET_MEAN, std=IMAGENET_STD, input_context=None, skip_examples=0):
     """`DetectionData` of `num_images` generated scenes, batched as `data.tfds_detection`'s
-    (normalised images; training: shuffled, flipped left-right at random)."""
+    (normalised images; training: shuffled, flipped left-right at random, repeated)."""
     images, boxes, labels = make_shapes(num_images, split, image_size, seed)
     records = tf.data.Dataset.from_tensor_slices((images, boxes, labels))
-    if training:
-        records = records.shuffle(num_images, seed=seed, reshuffle_each_iteration=True)
     mean, std = tf.constant(mean), tf.constant(std)
 
-    def convert(image, box, label, index):
+    def convert(record, index):
+        image, box, label = record
         image = tf.cast(image, tf.float32) / 255.0
         if training:
             image, box = random_flip(image, box, label, seed, index)
-        return (image - mean) / std, {"boxes": box, "labels": label}
+        return (image - mean) / std, {"boxes": box, "labels": label, "classes": label}
 
-    records = tf.data.Dataset.zip((records, tf.data.Dataset.counter())).map(
-        lambda record, index: convert(*record, index), num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = records.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    dataset = batched_stream(records, convert, batch_size=batch_size, training=training,
+                             seed=seed, shuffle_buffer=num_images, input_context=input_context,
+                             skip_examples=skip_examples)
     return DetectionData(dataset, num_images, len(CLASSES), list(CLASSES))

@@ -21,10 +21,10 @@ def test_letterbox_keeps_the_aspect_ratio_and_scales_the_boxes():
                                                  ("coco/2017", 80, "is_crowd")])
 def test_tfds_detection_under_mock_data(tmp_path, name, classes, ignore):
     with tfds.testing.mock_data(num_examples=6):
-        data = tfds_detection(name, "train", str(tmp_path), image_shape=(64, 96),
+        data = tfds_detection(f"{name}:train", str(tmp_path), image_shape=(64, 96),
                               batch_size=4, training=True, max_boxes=30)
-        images, targets = next(iter(data.dataset))
-        evaluation = tfds_detection(name, "validation", str(tmp_path), image_shape=(64, 96),
+        images, targets = next(iter(data.dataset))  # (training: repeated)
+        evaluation = tfds_detection(f"{name}:validation", str(tmp_path), image_shape=(64, 96),
                                     batch_size=4, training=False, max_boxes=30)
         sizes = [int(x.shape[0]) for x, _ in evaluation.dataset]
     assert (data.num_examples, data.num_classes, len(data.class_names)) == (6, classes, classes)
@@ -32,6 +32,11 @@ def test_tfds_detection_under_mock_data(tmp_path, name, classes, ignore):
     assert targets["boxes"].shape == (4, 30, 4) and targets["labels"].shape == (4, 30)
     labels = targets["labels"].numpy()
     assert np.all((labels >= -2) & (labels < classes))
+    # "classes" keeps the class of the ignored objects (-2 in "labels") for the evaluation
+    kept = targets["classes"].numpy()
+    assert np.array_equal(kept[labels >= 0], labels[labels >= 0])
+    assert np.all((kept[labels == -2] >= 0) & (kept[labels == -2] < classes))
+    assert np.all(kept[labels == -1] == -1)
     boxes = targets["boxes"].numpy()[labels != -1]  # (mock boxes are random, not ordered)
     assert len(boxes) and np.all(boxes >= 0) and np.all(boxes[:, 2] <= 64) and np.all(boxes[:, 3] <= 96)
     assert sizes == [4, 2]
@@ -39,8 +44,19 @@ def test_tfds_detection_under_mock_data(tmp_path, name, classes, ignore):
 
 def test_unknown_or_missing_dataset(tmp_path):
     with pytest.raises(ValueError, match="unknown detection dataset 'kitti'"):
-        tfds_detection("kitti", "train", str(tmp_path), image_shape=(64, 64), batch_size=2,
+        tfds_detection("kitti:train", str(tmp_path), image_shape=(64, 64), batch_size=2,
                        training=False)
     with pytest.raises(FileNotFoundError, match="tfds voc/2007 is not prepared under"):
-        tfds_detection("voc/2007", "train", str(tmp_path), image_shape=(64, 64), batch_size=2,
+        tfds_detection("voc/2007:train", str(tmp_path), image_shape=(64, 64), batch_size=2,
                        training=False)
+    with pytest.raises(ValueError, match="expected name:split"):
+        tfds_detection("voc/2007", str(tmp_path), image_shape=(64, 64), batch_size=2,
+                       training=False)
+
+
+def test_voc07_plus_12_is_one_set(tmp_path):
+    with tfds.testing.mock_data(num_examples=5):
+        data = tfds_detection(["voc/2007:train", "voc/2012:train"], str(tmp_path),
+                              image_shape=(32, 32), batch_size=5, training=False)
+        batches = [images.shape[0] for images, _ in data.dataset]
+    assert data.num_examples == 10 and batches == [5, 5] and data.num_classes == 20

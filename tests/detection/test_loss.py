@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bl_keras.detection import PyramidBackbone
-from bl_keras.detection.loss import per_image_loss
+from bl_keras.detection.loss import focal_loss, per_image_loss
 
 keras_hub = pytest.importorskip("keras_hub")
 
@@ -19,7 +19,7 @@ def detector():
         use_p5=False)
     model = keras_hub.models.RetinaNetObjectDetector(backbone=backbone, num_classes=3,
                                                      bounding_box_format="yxyx")
-    model.compile()  # KerasHub's default losses, for its compute_loss
+    model.compile(classification_loss=focal_loss(reduction="sum"))  # for its compute_loss
     return model
 
 

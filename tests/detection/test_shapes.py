@@ -28,7 +28,7 @@ def test_batches_and_flips():
     assert (data.num_examples, data.num_classes, data.class_names) == (16, 4, list(CLASSES))
     originals = make_shapes(16, "train", size=64, seed=1)
     flipped_seen = 0
-    for images, targets in data.dataset:
+    for images, targets in data.dataset.take(2):  # one pass (training repeats)
         assert images.shape == (8, 64, 64, 3)
         for image, boxes, labels in zip(images.numpy(), targets["boxes"].numpy(),
                                         targets["labels"].numpy()):
@@ -47,3 +47,16 @@ def test_batches_and_flips():
             np.testing.assert_array_equal(boxes, expected)
             np.testing.assert_array_equal(labels, originals[2][index])
     assert 0 < flipped_seen < 16
+
+
+def test_training_stream_resumes_where_it_stopped():
+    def stream(skip):
+        data = shapes_dataset(12, "train", image_size=32, batch_size=4, training=True, seed=3,
+                              skip_examples=skip)
+        return [(images.numpy(), targets["boxes"].numpy())
+                for images, targets in data.dataset.take(4)]
+
+    whole, resumed = stream(0), stream(8)  # 16 images: past the first pass, reshuffled
+    for (images, boxes), (images_again, boxes_again) in zip(whole[2:], resumed):
+        np.testing.assert_array_equal(images, images_again)
+        np.testing.assert_array_equal(boxes, boxes_again)

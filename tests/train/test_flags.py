@@ -148,3 +148,38 @@ def test_blockdrop_and_study_flagfiles_parse_to_the_authors_recipes():
     assert checked["configs/blockdrop/fashion_mnist.flags"]["batch"] == 128
     assert checked["configs/study/fashion_mnist.flags"]["models"] == [
         "cifar_resnet20", "bl_cifar_resnet20"]
+
+
+CHECK_DETECTION_FLAGFILES = """
+import glob, json
+from absl import flags
+from train import detection
+from train import flags as train_flags
+checked = {}
+for path in sorted(glob.glob("configs/detection/*_*.flags") + ["configs/detection/demo.flags"]):
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train.detection", "--flagfile=" + path])
+    config = train_flags.train_config()
+    F = flags.FLAGS
+    checked[path] = dict(model=F.model, options=detection.model_options_from_flags(),
+                         size=F.image_size, train=F.train_sets, eval=F.eval_set,
+                         steps=list(config.step_epochs), batch=config.batch_size,
+                         model_dir=config.model_dir)
+print(json.dumps(checked))
+"""
+
+
+def test_detection_flagfiles_follow_table_10():
+    done = subprocess.run([sys.executable, "-c", CHECK_DETECTION_FLAGFILES], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    checked = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(checked) == 5
+    voc, coco = (checked[f"configs/detection/bl_resnet101_{d}.flags"] for d in ("voc", "coco"))
+    assert voc["options"]["alpha"] == 2 and voc["options"]["beta"] == 4
+    assert (voc["size"], coco["size"]) == (["600", "1024"], ["800", "1344"])
+    assert voc["train"] == ["voc/2007:train+validation", "voc/2012:train+validation"]
+    assert (voc["eval"], coco["eval"]) == ("voc/2007:test", "coco/2017:validation")
+    assert coco["steps"] == [8, 11] and coco["batch"] == 16
+    assert checked["configs/detection/resnet101_voc.flags"]["model"] == "resnet101"
+    assert len({run["model_dir"] for run in checked.values()}) == 5
