@@ -36,8 +36,12 @@ setup(
         # alone or with [gpu], not with [cpu] (tensorflow-cpu and tensorflow would both own the
         # `tensorflow` package).
         "detection": ["keras-hub>=0.32,<0.33", "pycocotools>=2.0.8"],
-        "bench": ["matplotlib>=3.8"],  # the plot of `python -m bl_keras.benchmark --report`
-        "test": ["pytest>=8.0", "matplotlib>=3.8"],
+        # `python -m bl_keras.export --format onnx` (Keras' ONNX export runs tf2onnx) and
+        # ONNX Runtime to run the file.
+        "onnx": ["tf2onnx>=1.17,<1.18", "onnxruntime>=1.20"],
+        # the plot of `python -m bl_keras.benchmark --report`, and the engines of `--peers`
+        "bench": ["matplotlib>=3.8", "onnxruntime>=1.20", "openvino>=2025.0"],
+        "test": ["pytest>=8.0", "matplotlib>=3.8", "tf2onnx>=1.17,<1.18", "onnxruntime>=1.20"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -6,6 +6,7 @@
         --jit_compile                                               # e.g. on a GPU
     python -m bl_keras.benchmark --report results/                  # Markdown table + plot
     python -m bl_keras.benchmark --models resnet50,bl_resnet50 --breakdown   # where time goes
+    python -m bl_keras.benchmark --models bl_resnet50 --peers --authors_code=BigLittleNet/
 
 Models are built in this process and take turns, one step each per round, so drifts in the
 machine's speed hit all of them alike; the ratio to the first model is printed. Peak memory is
@@ -13,6 +14,7 @@ then the process's; `--isolate` measures each model in a fresh process, with its
 """
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -47,6 +49,14 @@ def parse_args(argv):
     parser.add_argument("--breakdown", action="store_true",
                         help="inference only: also time every convolution alone and profile "
                              "the step's op times by kind (see bl_keras.benchmark.breakdown)")
+    parser.add_argument("--peers", action="store_true",
+                        help="inference only: each model in TensorFlow, its ONNX export in ONNX "
+                             "Runtime and OpenVINO, and with --authors_code the authors' "
+                             "architecture in PyTorch eager, ONNX Runtime and OpenVINO, taking "
+                             "turns (engines not installed are skipped; bench extra)")
+    parser.add_argument("--authors_code", metavar="DIR",
+                        help="--peers: a checkout of the authors' repository (its models/ "
+                             "package builds their bL-ResNet / ResNeXt / SE-ResNeXt)")
     parser.add_argument("--report", metavar="DIR",
                         help="measure the report's model sets and write DIR/benchmark.md, "
                              "benchmark.json and throughput_vs_gmacs.png")
@@ -64,6 +74,12 @@ def parse_args(argv):
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
     if args.breakdown and (args.mode != "infer" or args.jit_compile or args.report):
         parser.error("--breakdown takes inference steps without --jit_compile or --report")
+    if args.peers and (args.mode != "infer" or args.jit_compile or args.report or args.isolate
+                       or args.breakdown):
+        parser.error("--peers takes inference steps without --jit_compile, --report, "
+                     "--isolate or --breakdown")
+    if args.authors_code and not args.peers:
+        parser.error("--authors_code applies to --peers")
     for flag in ("models", "train_models", "memory_models"):
         names = measure_module.split_names(getattr(args, flag))
         unknown = [n for n in names or () if n not in measure_module.models.list_models()]
@@ -129,6 +145,8 @@ def main(argv=None):
         print(f"wrote {path}")
         return 0
     names = measure_module.split_names(args.models) or measure_module.split_names(DEFAULT_MODELS)
+    if args.peers:
+        return _peers(names, args)
     try:
         results = measure(names, args)
         breakdowns = None
@@ -152,6 +170,23 @@ def main(argv=None):
         if breakdowns:
             print()
             print(breakdown.format_breakdowns(breakdowns, results))
+    return 0
+
+
+def _peers(names, args):
+    from bl_keras.benchmark import peers
+
+    try:
+        results = peers.compare(names, args.authors_code, batch=args.batch, size=args.size,
+                                classes=args.classes, steps=args.steps, warmup=args.warmup,
+                                precision=args.precision)
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in results]))
+    else:
+        print(peers.format_peers(results, args.batch, args.size))
     return 0
 
 

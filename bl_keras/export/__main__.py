@@ -1,4 +1,4 @@
-"""python -m bl_keras.export: a .keras classifier -> TF Serving SavedModel or TFLite file.
+"""python -m bl_keras.export: a .keras classifier -> TF Serving SavedModel, TFLite or ONNX file.
 
 A slimmable network (`bl_keras.slimmable.SlimmableNetwork`) is exported as its fixed
 sub-network at `--width` and `--image_size`, calibrated first on `--calibration_data` when given
@@ -18,24 +18,27 @@ from bl_keras.command_line import HelpFormatter, check_can_write
 from bl_keras.data.preprocessing import EVAL_CROP_FRACTION
 from bl_keras.export.head import OUTPUT_KINDS
 from bl_keras.export.images import find_images, load_images
+from bl_keras.export.onnx import export_onnx
 from bl_keras.export.saved_model import export_saved_model
 from bl_keras.export.tflite import export_tflite
 from bl_keras.saving import load_model
 from bl_keras.slimmable.calibration_images import calibrate, training_augmentation
 
-FORMATS = ("saved_model", "tflite")
+FORMATS = ("saved_model", "tflite", "onnx")
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m bl_keras.export",
         description="Export a .keras classifier as a TF Serving SavedModel (encoded images in, "
-                    "top-k classes out) or as a float32 / int8 TFLite model (a preprocessed "
-                    "[1, S, S, 3] image in).",
+                    "top-k classes out), as a float32 / int8 TFLite model (a preprocessed "
+                    "[1, S, S, 3] image in) or as an ONNX model (preprocessed [batch, S, S, 3] "
+                    "images in, the model's outputs out; needs bl_keras[onnx]).",
         formatter_class=HelpFormatter)
     parser.add_argument("--model", required=True, help="the .keras file")
     parser.add_argument("--output", required=True,
-                        help="SavedModel directory (e.g. models/bl_resnet50/1) or .tflite file")
+                        help="SavedModel directory (e.g. models/bl_resnet50/1), .tflite or .onnx "
+                             "file")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing --output (refused otherwise)")
     parser.add_argument("--format", choices=FORMATS, default="saved_model")
@@ -72,9 +75,9 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.format == "tflite" and args.quantize == "int8" and not args.representative_data:
         parser.error("--quantize int8 needs --representative_data")
-    if args.format == "saved_model" and (args.quantize != "none" or args.int8_io):
+    if args.format != "tflite" and (args.quantize != "none" or args.int8_io):
         parser.error("--quantize and --int8_io apply to --format tflite")
-    if args.format == "tflite" and (args.labels or args.outputs != "auto"):
+    if args.format != "saved_model" and (args.labels or args.outputs != "auto"):
         parser.error("--labels and --outputs apply to --format saved_model")
     if not 0.0 < args.width <= 1.0:
         parser.error(f"--width must be in (0, 1], got {args.width:g}")
@@ -129,6 +132,12 @@ def main(argv=None):
                            image_size=args.image_size, crop_fraction=args.crop_fraction,
                            outputs=outputs)
         print(f"SavedModel written to {args.output}")
+        return 0
+
+    if args.format == "onnx":
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        size = export_onnx(model, args.output, image_size=args.image_size)
+        print(f"ONNX model ({size / 2**20:.2f} MiB) written to {args.output}")
         return 0
 
     images = None
