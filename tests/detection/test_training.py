@@ -156,3 +156,13 @@ def test_ground_truth_drops_padding_and_marks_ignored_objects():
     np.testing.assert_array_equal(image["boxes"], [[1, 2, 3, 4], [5, 6, 7, 8]])
     np.testing.assert_array_equal(image["classes"], [2, 7])
     np.testing.assert_array_equal(image["ignore"], [False, True])
+
+
+def test_two_replicas_train_the_detector(tmp_path):
+    """The per-image loss under MirroredStrategy on two logical CPUs (as on two GPUs)."""
+    proc = run_module("train.detection", [
+        *TINY, *SHAPES, f"--model_dir={tmp_path}", "--epochs=1", "--steps_per_epoch=2",
+        "--strategy=mirrored", "--cpu_devices=2", "--noeval"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "on 2 replica(s)" in proc.stdout
+    assert np.isfinite(metrics(tmp_path)[-1]["train_loss"])
