@@ -179,3 +179,22 @@ def test_one_block_big_branch_keeps_its_relu_as_released():
     # The released _make_layer builds a single block with its default last_relu=True.
     assert layers.BigLittleModule(32, 2).big.blocks[-1].last_relu
     assert not layers.BigLittleModule(32, 3).big.blocks[-1].last_relu
+
+
+def test_resize_operators_trace_the_same_2x_upsampling_as_one_op():
+    import tensorflow as tf
+
+    from bl_keras.layers.resize import resize_operators, resize_to
+
+    x = np.random.default_rng(0).normal(size=(2, 7, 5, 3)).astype("float32")
+    expected = np.asarray(resize_to(x, (2, 14, 10, 3), (1, 2), "nearest"))
+    with resize_operators():
+        graph = tf.function(lambda t: resize_to(t, (2, 14, 10, 3), (1, 2), "nearest"))
+        concrete = graph.get_concrete_function(tf.TensorSpec((None, 7, 5, 3)))
+        np.testing.assert_array_equal(np.asarray(graph(x)), expected)
+        # not exactly 2x: the gather path, as outside the block
+        odd = np.asarray(resize_to(x, (2, 13, 10, 3), (1, 2), "nearest"))
+    np.testing.assert_array_equal(odd, np.asarray(resize_to(x, (2, 13, 10, 3), (1, 2),
+                                                            "nearest")))
+    ops = {op.type for op in concrete.graph.get_operations()}
+    assert "ResizeNearestNeighbor" in ops and "BroadcastTo" not in ops

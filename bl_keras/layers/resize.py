@@ -10,9 +10,30 @@ Resizing follows PyTorch's index rules:
 
 Both gather rows with integer indices, so the graph holds no resize kernel whose rule could
 differ between backends, and the multiply-accumulate count sees no extra convolution.
+
+Exporters whose engines have a resize operator (ONNX `Resize`) trace inside
+`resize_operators()`: an exact 2x nearest upsampling of both spatial axes then becomes TF's
+ResizeNearestNeighbor with PyTorch's rule (no half-pixel centres: source floor(dst / 2), the same
+rows), which tf2onnx writes as one `Resize`, instead of a broadcast + reshape per axis that an
+NCHW engine must transpose around.
 """
 
+import contextlib
+import contextvars
+
 from keras import ops
+
+_RESIZE_OPERATORS = contextvars.ContextVar("bl_keras_resize_operators", default=False)
+
+
+@contextlib.contextmanager
+def resize_operators():
+    """Within the block, exact 2x nearest upsamplings of NHWC maps trace as one resize op."""
+    token = _RESIZE_OPERATORS.set(True)
+    try:
+        yield
+    finally:
+        _RESIZE_OPERATORS.reset(token)
 
 UPSAMPLE_METHODS = ("nearest", "bilinear")
 
@@ -57,9 +78,22 @@ def _repeat_twice(x, axis):
 
 def resize_to(x, target_shape, axes, method):
     """Resize `x` on each of `axes` to the size `target_shape` has there."""
+    if _RESIZE_OPERATORS.get() and _doubles_nhwc(x, target_shape, axes, method):
+        import tensorflow as tf
+
+        return tf.raw_ops.ResizeNearestNeighbor(
+            images=x, size=[target_shape[1], target_shape[2]], align_corners=False,
+            half_pixel_centers=False)
     for axis in axes:
         x = resize_axis(x, target_shape[axis], axis, method)
     return x
+
+
+def _doubles_nhwc(x, target_shape, axes, method):
+    sizes = [ops.shape(x)[axis] for axis in (1, 2)]
+    return (method == "nearest" and tuple(axes) == (1, 2) and len(x.shape) == 4
+            and all(isinstance(n, int) for n in sizes)
+            and [target_shape[1], target_shape[2]] == [2 * n for n in sizes])
 
 
 def centre_crop(x, axis, size):
