@@ -28,11 +28,7 @@ train_flags.define_trainer_flags(defaults=dict(
     lr_step_epochs="8,11", warmup_epochs=0.5, clip_global_norm=10.0))
 flags.DEFINE_string("model", None, "Backbone: a zoo image model (bl_keras.models.list_models()), "
                     "e.g. bl_resnet101, resnet101. Required.")
-flags.DEFINE_integer("alpha", None, "bL width ratio (bL models).")
-flags.DEFINE_integer("beta", None, "bL depth ratio (bL models).")
-flags.DEFINE_list("stage_depths", None, "Blocks per stage, 4 integers (small models).")
-flags.DEFINE_list("stage_filters", None, "Output channels per stage, 4 integers.")
-flags.DEFINE_integer("stem_filters", None, "Stem channels.")
+train_flags.define_builder_flags(BUILDER_OPTION_FLAGS)
 flags.DEFINE_string("backbone_weights", None, "A .keras classifier of the backbone's "
                     "architecture (train.imagenet's model.keras, or a converted released "
                     "checkpoint) to start from; default: random initialisation.")
@@ -62,31 +58,9 @@ flags.DEFINE_integer("picture", 0, "After training, draw this many validation im
                      "their predicted boxes into <model_dir>/detections.png.")
 
 
-def _ints(flag, values, count=None):
-    try:
-        numbers = [int(v) for v in values]
-    except ValueError:
-        raise train_flags.FlagError(flag, f"expected integers, got {values}") from None
-    if (count and len(numbers) != count) or min(numbers) < 1:
-        raise train_flags.FlagError(flag, f"expected {count or 'some'} positive integers, "
-                                          f"got {values}")
-    return numbers
-
-
 def model_options_from_flags():
-    from bl_keras import models
-
-    if not FLAGS.model:
-        raise train_flags.FlagError("model", "required")
-    try:
-        entry = models.get_entry(FLAGS.model)
-    except ValueError as err:
-        raise train_flags.FlagError("model", str(err)) from None
-    options = train_flags.builder_options(entry.name, BUILDER_OPTION_FLAGS)
-    for name in ("stage_depths", "stage_filters"):
-        if name in options:
-            options[name] = _ints(name, options[name], 4)
-    return train_flags.with_builder_defaults(entry.name, options)
+    name, options = train_flags.registry_model_options(BUILDER_OPTION_FLAGS)
+    return train_flags.with_builder_defaults(name, options)
 
 
 def task_from_flags(config):
@@ -97,7 +71,7 @@ def task_from_flags(config):
         raise train_flags.FlagError("model", str(err)) from None
 
     options = model_options_from_flags()
-    height, width = _ints("image_size", FLAGS.image_size, 2)
+    height, width = train_flags.positive_ints("image_size", FLAGS.image_size, 2)
     if not FLAGS.min_level <= FLAGS.max_level or not 2 <= FLAGS.min_level <= 5:
         raise train_flags.FlagError("min_level", "need 2 <= --min_level <= 5 and <= --max_level")
     for name in ("anchor_size", "head_convs", "max_detections", "max_boxes", "shapes_train",

@@ -39,6 +39,33 @@ def define_trainer_flags(defaults=None):
             _DEFINE_BY_TYPE[field.type](name, default, help_text)
 
 
+# The registry models' builder options as flags (None: the builder's default).
+_BUILDER_FLAGS = {
+    "alpha": (flags.DEFINE_integer, "bL width ratio (bL models; default 2)."),
+    "beta": (flags.DEFINE_integer, "bL depth ratio (bL models; default 4)."),
+    "upsample": (lambda name, default, help: flags.DEFINE_enum(
+        name, default, ["nearest", "bilinear"], help),
+        "bL upsampling: nearest (released code, default) or bilinear (paper text)."),
+    "merge": (lambda name, default, help: flags.DEFINE_enum(
+        name, default, ["add", "concat"], help),
+        "bL-ResNet branch merge: add (paper, default) or concat (Table 7 ablation)."),
+    "branches": (flags.DEFINE_integer,
+                 "bL-ResNet branches: 2 (default) or 3 (Table 7 ablation)."),
+    "num_merges": (flags.DEFINE_integer,
+                   "bL-ResNet merge points (Table 8 ablation; default 4)."),
+    "stage_depths": (flags.DEFINE_list, "Blocks per stage, 4 integers (small models)."),
+    "stage_filters": (flags.DEFINE_list, "Output channels per stage, 4 integers."),
+    "stem_filters": (flags.DEFINE_integer, "Stem channels (default 64)."),
+}
+
+
+def define_builder_flags(names):
+    """Define the builder-option flags `names` (of `_BUILDER_FLAGS`), all defaulting to None."""
+    for name in names:
+        define, help_text = _BUILDER_FLAGS[name]
+        define(name, None, help_text)
+
+
 def builder_options(model, names):
     """The flags among `names` that were given, checked against the options the registry entry
     of `model` declares (a flag the model has no use for is an error naming it)."""
@@ -50,6 +77,38 @@ def builder_options(model, names):
     except models.OptionError as err:
         raise FlagError(err.option, f"does not apply to {model}") from None
     return options
+
+
+def positive_ints(flag, values, count=None):
+    """List flag `values` as positive integers (`count` of them when given); a `FlagError`
+    names the flag otherwise."""
+    expected = f"{count} positive integers" if count else "positive integers"
+    try:
+        numbers = [int(v) for v in values]
+    except ValueError:
+        raise FlagError(flag, f"expected {expected}, got {values}") from None
+    if (count and len(numbers) != count) or not numbers or min(numbers) < 1:
+        raise FlagError(flag, f"expected {expected}, got {values}")
+    return numbers
+
+
+def registry_model_options(option_flags):
+    """(registry name of --model, its builder options from the given `option_flags`): the
+    model must exist, each given flag must apply to it, and the stage lists are 4 positive
+    integers."""
+    from bl_keras import models
+
+    if not FLAGS.model:
+        raise FlagError("model", "required")
+    try:
+        entry = models.get_entry(FLAGS.model)
+    except ValueError as err:
+        raise FlagError("model", str(err)) from None
+    options = builder_options(entry.name, option_flags)
+    for name in ("stage_depths", "stage_filters"):
+        if name in options:
+            options[name] = positive_ints(name, options[name], 4)
+    return entry.name, options
 
 
 def with_builder_defaults(model, options):

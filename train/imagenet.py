@@ -29,17 +29,7 @@ BUILDER_OPTION_FLAGS = ("alpha", "beta", "upsample", "merge", "branches", "num_m
 
 train_flags.define_trainer_flags()
 flags.DEFINE_string("model", None, "Model name (bl_keras.models.list_models()). Required.")
-flags.DEFINE_integer("alpha", None, "bL width ratio (bL models; default 2).")
-flags.DEFINE_integer("beta", None, "bL depth ratio (bL models; default 4).")
-flags.DEFINE_enum("upsample", None, ["nearest", "bilinear"],
-                  "bL upsampling: nearest (released code, default) or bilinear (paper text).")
-flags.DEFINE_enum("merge", None, ["add", "concat"],
-                  "bL-ResNet branch merge: add (paper, default) or concat (Table 7 ablation).")
-flags.DEFINE_integer("branches", None, "bL-ResNet branches: 2 (default) or 3 (Table 7 ablation).")
-flags.DEFINE_integer("num_merges", None, "bL-ResNet merge points (Table 8 ablation; default 4).")
-flags.DEFINE_list("stage_depths", None, "Blocks per stage, 4 integers (small models).")
-flags.DEFINE_list("stage_filters", None, "Output channels per stage, 4 integers.")
-flags.DEFINE_integer("stem_filters", None, "Stem channels (default 64).")
+train_flags.define_builder_flags(BUILDER_OPTION_FLAGS)
 flags.DEFINE_boolean("zero_init_residual", True, "Zero-initialise the last BN gamma of every "
                      "residual branch (released code).")
 flags.DEFINE_enum("data_source", "imagefolder", list(DATA_SOURCES),
@@ -161,31 +151,9 @@ class ImageClassificationTask(ClassificationTask):
         return info.dataset
 
 
-def _int_list(flag, values):
-    try:
-        numbers = [int(v) for v in values]
-    except ValueError:
-        raise train_flags.FlagError(flag, f"expected 4 integers, got {values}") from None
-    if len(numbers) != 4 or min(numbers) < 1:
-        raise train_flags.FlagError(flag, f"expected 4 positive integers, got {values}")
-    return numbers
-
-
 def model_options_from_flags():
-    from bl_keras import models
-
-    if not FLAGS.model:
-        raise train_flags.FlagError("model", "required")
-    try:
-        entry = models.get_entry(FLAGS.model)
-    except ValueError as err:
-        raise train_flags.FlagError("model", str(err)) from None
-    options = {"zero_init_residual": FLAGS.zero_init_residual}
-    options.update(train_flags.builder_options(entry.name, BUILDER_OPTION_FLAGS))
-    for name in ("stage_depths", "stage_filters"):
-        if name in options:
-            options[name] = _int_list(name, options[name])
-    return options
+    _, options = train_flags.registry_model_options(BUILDER_OPTION_FLAGS)
+    return {"zero_init_residual": FLAGS.zero_init_residual, **options}
 
 
 def prepare_data_dir():

@@ -156,7 +156,7 @@ def model_options_from_flags():
             continue
         if name not in accepted:
             raise train_flags.FlagError(name, f"does not apply to {FLAGS.model}")
-        options[name] = (imagenet._int_list(name, value) if isinstance(value, list)
+        options[name] = (train_flags.positive_ints(name, value, 4) if isinstance(value, list)
                          else value)
     return options
 

@@ -64,6 +64,15 @@ def test_helpfull_documents_the_flags():
         assert f"--{flag}:" in proc.stdout or f"--[no]{flag}:" in proc.stdout
 
 
+def run_script(script):
+    """The JSON the Python `script` prints last, run in a fresh process at the repository root
+    (flags are defined once per process)."""
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 CHECK_SPEECH_DEFAULTS = """
 import dataclasses, json
 from absl import flags
@@ -76,10 +85,7 @@ print(json.dumps({f.name: [f.default, flags.FLAGS[f.name].default,
 
 
 def test_trainer_flags_are_the_train_config_options_with_the_recipe_defaults():
-    done = subprocess.run([sys.executable, "-c", CHECK_SPEECH_DEFAULTS], cwd=REPO,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    options = json.loads(done.stdout.strip().splitlines()[-1])
+    options = run_script(CHECK_SPEECH_DEFAULTS)
     assert all(same_help for _, _, same_help in options.values())
     changed = {name: flag for name, (default, flag, _) in options.items() if flag != default}
     assert changed == dict(batch_size=512, epochs=16, lr=0.03, lr_batch_reference=512,
@@ -102,10 +108,7 @@ print(json.dumps(checked))
 
 
 def test_every_imagenet_flagfile_parses_to_a_model_and_its_options():
-    done = subprocess.run([sys.executable, "-c", CHECK_FLAGFILES], cwd=REPO, capture_output=True,
-                          text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    checked = json.loads(done.stdout.strip().splitlines()[-1])
+    checked = run_script(CHECK_FLAGFILES)
     assert len(checked) >= 33
     assert checked["configs/imagenet/bl_resnet50_k3.flags"] == [
         "bl_resnet50", {"zero_init_residual": True, "alpha": 2, "beta": 4, "branches": 3}]
@@ -132,10 +135,7 @@ print(json.dumps(checked))
 
 
 def test_blockdrop_and_study_flagfiles_parse_to_the_authors_recipes():
-    done = subprocess.run([sys.executable, "-c", CHECK_RECIPE_FLAGFILES], cwd=REPO,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    checked = json.loads(done.stdout.strip().splitlines()[-1])
+    checked = run_script(CHECK_RECIPE_FLAGFILES)
     assert len(checked) == 10
     finetune = checked["configs/blockdrop/resnet110_cifar10_finetune.flags"]
     assert finetune == dict(stage="finetune", epochs=2000, lr=1e-4, gamma=10.0,
@@ -170,10 +170,7 @@ print(json.dumps(checked))
 
 
 def test_detection_flagfiles_follow_table_10():
-    done = subprocess.run([sys.executable, "-c", CHECK_DETECTION_FLAGFILES], cwd=REPO,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    checked = json.loads(done.stdout.strip().splitlines()[-1])
+    checked = run_script(CHECK_DETECTION_FLAGFILES)
     assert len(checked) == 5
     voc, coco = (checked[f"configs/detection/bl_resnet101_{d}.flags"] for d in ("voc", "coco"))
     assert voc["options"]["alpha"] == 2 and voc["options"]["beta"] == 4
