@@ -75,3 +75,21 @@ def test_exact_2x_nearest_upsampling_repeats_rows():
     for axis in (1, 2):
         out = resize_axis(x, 2 * x.shape[axis], axis, "nearest")
         np.testing.assert_array_equal(out, np.repeat(x, 2, axis=axis))
+
+
+@pytest.mark.parametrize("dtype,op", [("float32", "DepthwiseConv2dNative"),
+                                      ("bfloat16", "AvgPool")])
+def test_training_average_pool_kernel_by_precision(dtype, op):
+    """The shortcut pool's training kernel: a 1/9 depthwise convolution in float32, average
+    pooling in bfloat16 (oneDNN's bf16 depthwise backward is several times slower)."""
+    from bl_keras.layers.fused import average_pool_3x3_s2
+
+    graph = tf.function(lambda x: average_pool_3x3_s2(x, training=True)).get_concrete_function(
+        tf.TensorSpec((2, 8, 8, 4), dtype)).graph
+    types = {o.type for o in graph.get_operations()}
+    assert op in types and ({"DepthwiseConv2dNative", "AvgPool"} - {op}).isdisjoint(types)
+    x = tf.cast(tf.random.stateless_normal((2, 8, 8, 4), seed=[0, 1]), dtype)
+    expected = tf.nn.avg_pool2d(tf.pad(tf.cast(x, tf.float32), [[0, 0], [1, 1], [1, 1], [0, 0]]),
+                                3, 2, "VALID")
+    np.testing.assert_allclose(tf.cast(average_pool_3x3_s2(x, training=True), tf.float32),
+                               expected, atol=1e-6 if dtype == "float32" else 2e-2)

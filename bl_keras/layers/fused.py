@@ -16,10 +16,13 @@ on CPU than the XLA-compiled function Keras wraps them in. TensorFlow has no CPU
 gradients, so the backward pass is an XLA-compiled function (what Keras uses for both passes).
 Depthwise convolutions (one input channel per group) run on the depthwise kernel.
 
-In training, the released models' shortcut average pool (PyTorch AvgPool2d(3, 2, padding=1),
-which counts the padded zeros) runs as a fixed depthwise convolution with weights 1/9, whose
-oneDNN backward kernel is much faster than average pooling's. (Inference keeps the pooling op:
-exported graphs stay free of extra constant filters, and the MAC count never sees it.)
+In float32 training, the released models' shortcut average pool (PyTorch AvgPool2d(3, 2,
+padding=1), which counts the padded zeros) runs as a fixed depthwise convolution with weights
+1/9, whose oneDNN backward kernel was much faster than average pooling's on some CPUs. In
+bfloat16 the depthwise backward is 4-10x slower than average pooling's (103 vs 11 ms at
+16x56x56x256 on an AVX-512-bf16 CPU), so bf16 and float16 training keep the pooling op.
+(Inference keeps the pooling op: exported graphs stay free of extra constant filters, and the
+MAC count never sees it.)
 """
 
 import numpy as np
@@ -121,12 +124,13 @@ def _depthwise(inputs, kernel, strides, padding):
 def average_pool_3x3_s2(x, training=False):
     """AvgPool 3x3, stride 2, padding 1, padded zeros counted (PyTorch's default).
 
-    In training a fixed 1/9 depthwise convolution (same values, a much faster backward pass);
-    otherwise, and when the channel count is only known at run time (slimmable networks under a
-    tensor width), pad + average pooling, so exported graphs and the MAC count see a pooling op."""
+    In float32 training a fixed 1/9 depthwise convolution (same values, a faster backward
+    pass); otherwise (inference, bfloat16 or float16 training, or a channel count known only at
+    run time, as in slimmable networks under a tensor width) pad + average pooling, so exported
+    graphs and the MAC count see a pooling op."""
     padding = explicit_padding(((1, 1), (1, 1)))
     channels = x.shape[-1]
-    if not training or channels is None:
+    if not training or channels is None or x.dtype != tf.float32:
         return tf.nn.avg_pool2d(tf.pad(x, padding), 3, 2, "VALID")
     window = tf.constant(np.full((3, 3, channels, 1), 1.0 / 9.0, np.float32), dtype=x.dtype)
     return _depthwise(x, window, (2, 2), padding)
