@@ -67,8 +67,8 @@ def task_from_flags(config):
     """The detection task of the flags, its data checked (the splits of `config`)."""
     try:
         from bl_keras.detection.task import DetectionSource, DetectionTask, DetectorOptions
-    except ImportError as err:
-        raise train_flags.FlagError("model", str(err)) from None
+    except ImportError as err:  # KerasHub missing: say how to install it
+        raise SystemExit(f"error: {err}") from None
 
     options = model_options_from_flags()
     height, width = train_flags.positive_ints("image_size", FLAGS.image_size, 2)
@@ -84,10 +84,11 @@ def task_from_flags(config):
         if not FLAGS.data_dir:
             raise train_flags.FlagError("data_dir", "required for --data_source=tfds")
         for flag, sets in (("train_sets", FLAGS.train_sets), ("eval_set", [FLAGS.eval_set])):
-            try:
-                [parse_set(text) for text in sets]
-            except ValueError as err:
-                raise train_flags.FlagError(flag, str(err)) from None
+            for text in sets:
+                try:
+                    parse_set(text)
+                except ValueError as err:
+                    raise train_flags.FlagError(flag, str(err)) from None
     if FLAGS.backbone_weights and not os.path.isfile(FLAGS.backbone_weights):
         raise train_flags.FlagError("backbone_weights", f"no such file: {FLAGS.backbone_weights}")
     source = DetectionSource(
@@ -104,8 +105,9 @@ def task_from_flags(config):
 
 
 def after_training(trainer, task):
-    """The trivial detector's mAP beside the model's, and the picture (chief only)."""
-    if not trainer.is_chief or not task.has_eval_data:
+    """After training: the trivial detector's mAP beside the model's, and the picture (chief
+    only)."""
+    if not trainer.is_chief or not task.has_eval_data or trainer.config.mode != "train":
         return
     from bl_keras.detection import report
 
