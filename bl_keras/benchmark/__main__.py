@@ -44,7 +44,10 @@ def parse_args(argv):
     parser.add_argument("--strategy", default="auto",
                         help="training distribution strategy (see train.imagenet --strategy)")
     parser.add_argument("--isolate", action="store_true",
-                        help="measure each model in a fresh Python process")
+                        help="measure each model in a fresh Python process, one after the "
+                             "other: for each model's own peak memory; its speed ratios include "
+                             "the machine's drift (the default, models taking turns in one "
+                             "process, is the one for speed ratios)")
     parser.add_argument("--json", action="store_true", help="print one JSON list")
     parser.add_argument("--breakdown", action="store_true",
                         help="inference only: also time every convolution alone and profile "
