@@ -12,6 +12,7 @@ under --data_dir. `--picture` (demo) writes validation images with their predict
 Needs the detection extra: pip install "bl_keras[detection]".
 """
 
+import json
 import os
 import sys
 
@@ -111,7 +112,11 @@ def after_training(trainer, task):
         return
     from bl_keras.detection import report
 
-    summary = report.summary(trainer.model, task, trainer.config)
+    # The last epoch evaluated the final weights: its mAP is the model's.
+    with open(os.path.join(trainer.config.model_dir, "metrics.jsonl")) as log:
+        last = json.loads(log.read().splitlines()[-1])
+    measured = {k: last[f"val_{k}"] for k in ("map", "map50", "map75")}
+    summary = report.summary(trainer.model, task, trainer.config, model_result=measured)
     print(summary.text(), flush=True)
     if FLAGS.picture:
         path = os.path.join(trainer.config.model_dir, "detections.png")

@@ -214,10 +214,12 @@ def read_tfds(builder, name, data_dir, split, **options):
 
 
 def tfds_split_size(builder, split, read):
-    """Examples in `split`: the recorded size, else counted over `read()` (an expression such
-    as "train+validation", or no recorded sizes, e.g. under tfds.testing.mock_data)."""
-    if split in builder.info.splits:
-        return builder.info.splits[split].num_examples
+    """Examples in `split`: the recorded sizes (of each part of a sum such as
+    "train+validation"), else counted over `read()` (slices, or no recorded sizes, e.g. under
+    tfds.testing.mock_data: counting reads every record)."""
+    parts = split.split("+")
+    if all(part in builder.info.splits for part in parts):
+        return sum(builder.info.splits[part].num_examples for part in parts)
     return int(read().reduce(0, lambda n, _: n + 1))
 
 

@@ -5,8 +5,8 @@ normalised with the backbone's mean and std, resized keeping their aspect ratio 
 `image_shape` and padded at the bottom and right (boxes need only a scale); boxes "yxyx" in
 pixels; labels 0-based, -1 for padding (KerasHub's background class) and -2 for the objects the
 benchmark ignores (VOC's "difficult", COCO's crowds: KerasHub's ignore class); "classes" holds
-every object's class (ignored ones too, which the mAP evaluation needs), -1 for padding. Training batches
-are shuffled and flipped left-right at random.
+every object's class (ignored ones too, which the mAP evaluation needs), -1 for padding.
+Training batches are shuffled and flipped left-right at random.
 """
 
 import dataclasses

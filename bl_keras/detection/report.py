@@ -54,9 +54,11 @@ def _truth(dataset, limit=None):
     return truth[:limit]
 
 
-def summary(model, task, config):
-    """The model's validation mAP and the trivial detector's."""
-    model_result = task.evaluate_model(model, config)
+def summary(model, task, config, model_result=None):
+    """The model's validation mAP (`model_result` when already measured: {"map", "map50",
+    "map75"}) and the trivial detector's."""
+    if model_result is None:
+        model_result = task.evaluate_model(model, config)
     train = task.train_dataset(None, config.batch_size, 0)
     statistics = _truth(train, TRAINING_IMAGES_FOR_STATISTICS)
     val = _truth(task.eval_dataset(None, config.eval_batch_size))

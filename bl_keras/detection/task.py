@@ -68,6 +68,7 @@ class DetectionTask(ClassificationTask):
         self.detector_options = detector
         self.backbone_weights = backbone_weights
         self.seed = seed
+        self._predict = None  # (model, its traced decode step): traced once per run
         self.has_eval_data = "val" in splits
         if source.kind == "shapes":
             if self.image_shape[0] != self.image_shape[1]:
@@ -161,8 +162,10 @@ class DetectionTask(ClassificationTask):
         """mAP of `model` on the validation set (at most `config.eval_steps` batches), with
         the number of images and images/s."""
         truth, predicted = [], []
-        predict = tf.function(lambda images: model.decode_predictions(
-            model(images, training=False), images))
+        if self._predict is None or self._predict[0] is not model:
+            self._predict = (model, tf.function(lambda images: model.decode_predictions(
+                model(images, training=False), images)))
+        predict = self._predict[1]
         start = time.time()
         for step, (images, targets) in enumerate(self._dataset(False, config.eval_batch_size)):
             if config.eval_steps and step >= config.eval_steps:

@@ -60,3 +60,16 @@ def test_voc07_plus_12_is_one_set(tmp_path):
                               image_shape=(32, 32), batch_size=5, training=False)
         batches = [images.shape[0] for images, _ in data.dataset]
     assert data.num_examples == 10 and batches == [5, 5] and data.num_classes == 20
+
+
+def test_split_sizes_of_a_sum_come_from_the_recorded_sizes():
+    from types import SimpleNamespace
+
+    from bl_keras.data.sources import tfds_split_size
+
+    info = SimpleNamespace(splits={"train": SimpleNamespace(num_examples=2501),
+                                   "validation": SimpleNamespace(num_examples=2510)})
+    builder = SimpleNamespace(info=info)
+    unread = lambda: pytest.fail("the records were read to count them")  # noqa: E731
+    assert tfds_split_size(builder, "train+validation", unread) == 5011
+    assert tfds_split_size(builder, "train[:2]", lambda: tf.data.Dataset.range(2)) == 2
