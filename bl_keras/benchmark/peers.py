@@ -135,7 +135,8 @@ def engines(name, classes, precision, authors_code, batch, size, workdir, thread
     if not authors_code:
         return found
     if "torch" not in versions:
-        raise ValueError("--authors_code needs PyTorch (pip install \"bl_keras[bench]\")")
+        raise ValueError("--authors_code needs PyTorch (its CPU build; the bench extra does "
+                         "not install it)")
     import torch
 
     torch.set_num_threads(threads)
