@@ -134,10 +134,10 @@ def test_saved_model_runs_each_images_policy(tmp_path):
     served = loaded.signatures["predict_images"](images=tf.constant(x))
     np.testing.assert_allclose(served["logits"].numpy(), network(x, training=False).numpy(),
                                atol=1e-5)
-    # The graph gathers the kept images and scatters the block outputs back.
+    # The graph gathers the kept images and stitches the block outputs back in.
     library = loaded.signatures["predict_images"].graph.as_graph_def().library
     ops = {node.op for function in library.function for node in function.node_def}
-    assert {"GatherNd", "TensorScatterUpdate"} <= ops
+    assert {"GatherV2", "DynamicStitch"} <= ops
 
 
 def test_evaluation_summary_by_hand():
