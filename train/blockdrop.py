@@ -40,6 +40,9 @@ flags.DEFINE_enum("policy", "auto", ["auto", "resnet8", "resnet10"],
                   "downsampled 2x); auto: resnet8 below 64 pixels.")
 flags.DEFINE_integer("policy_downsample", 1, "The resnet8 policy sees the image averaged down "
                      "by this factor (1: the authors' CIFAR policy; 2: 4x fewer policy MACs).")
+flags.DEFINE_string("policy_weights", None, "curriculum, resnet10 policy: start it from a "
+                    "torchvision ResNet-18 checkpoint (.pth): its stem and the first block of "
+                    "each stage, as the authors do (default: from scratch).")
 flags.DEFINE_float("gamma", 1.0, "Penalty of a wrong prediction: its reward is -gamma.")
 flags.DEFINE_float("bound_alpha", 0.8, "Probabilities are bounded to alpha p + (1 - alpha)"
                    "(1 - p) before sampling.")
@@ -71,12 +74,14 @@ class BlockDropTask(imagenet.ImageClassificationTask):
 
     name = "blockdrop"
 
-    def __init__(self, recipe, source, policy_kind, policy_downsample=1, **data):
+    def __init__(self, recipe, source, policy_kind, policy_downsample=1, policy_weights=None,
+                 **data):
         super().__init__(None, {}, **data)
         self.recipe = recipe
         self.source = source  # the backbone (curriculum) or the BlockDrop network (finetune)
         self.policy_kind = policy_kind
         self.policy_downsample = policy_downsample
+        self.policy_weights = policy_weights
         self._step = None
         self._steps_per_epoch = None
         self._batch_size = None
@@ -85,7 +90,7 @@ class BlockDropTask(imagenet.ImageClassificationTask):
     def model_config(self):
         return {"model": "blockdrop", "stage": self.recipe.stage, "source": self.source,
                 "policy": self.policy_kind, "policy_downsample": self.policy_downsample,
-                "classes": self.num_classes}
+                "policy_weights": self.policy_weights, "classes": self.num_classes}
 
     def data_config(self):
         return dict(super().data_config(), gamma=self.recipe.gamma,
@@ -96,7 +101,8 @@ class BlockDropTask(imagenet.ImageClassificationTask):
 
     def build_model(self, config):
         from bl_keras import models
-        from bl_keras.blockdrop import BlockDropNetwork, policy_for
+        from bl_keras.blockdrop import BlockDropNetwork, policy_for, start_from_resnet18
+        from bl_keras.convert import CheckpointMismatchError, CheckpointReadError
         from bl_keras.saving import load_model
         from bl_keras.training.trainer import planned_steps_per_epoch
 
@@ -115,6 +121,11 @@ class BlockDropTask(imagenet.ImageClassificationTask):
                 policy = policy_for(blocks, size, kind, downsample=self.policy_downsample)
             except ValueError as err:
                 raise train_flags.FlagError("policy_downsample", str(err)) from None
+            if self.policy_weights:
+                try:
+                    start_from_resnet18(policy, self.policy_weights)
+                except (CheckpointReadError, CheckpointMismatchError, ValueError) as err:
+                    raise train_flags.FlagError("policy_weights", str(err)) from None
             network = BlockDropNetwork(loaded, policy, name=f"blockdrop_{loaded.name}")
         else:
             if not isinstance(loaded, BlockDropNetwork):
@@ -181,9 +192,17 @@ def task_from_flags(config):
         raise train_flags.FlagError("model", "BlockDrop's network comes from --backbone or "
                                              "--init_from (--backbone_model with --stage=all)")
     recipe = recipe_from_flags()
+    policy_weights = FLAGS.policy_weights
+    if policy_weights:
+        if FLAGS.stage != "curriculum":
+            raise train_flags.FlagError("policy_weights", "applies to --stage=curriculum (the "
+                                        "fine-tuning stage continues the curriculum's policy)")
+        if not os.path.isfile(policy_weights):
+            raise train_flags.FlagError("policy_weights", f"no such file: {policy_weights}")
+        policy_weights = os.path.abspath(policy_weights)
     source = source_from_flags(config)
     imagenet.prepare_data_dir()
-    return BlockDropTask(recipe, source, FLAGS.policy, FLAGS.policy_downsample,
+    return BlockDropTask(recipe, source, FLAGS.policy, FLAGS.policy_downsample, policy_weights,
                          splits=config.splits,
                          **imagenet.data_options_from_flags())
 
@@ -192,7 +211,8 @@ def task_from_flags(config):
 # entry point's own BlockDrop flags.
 TRAINER_AND_DATA_FLAGS = tuple(flag.name for module in ("train.flags", "train.imagenet")
                                for flag in FLAGS.flags_by_module_dict()[module])
-BLOCKDROP_FLAGS = ("policy", "policy_downsample", "gamma", "bound_alpha", "entropy_beta")
+BLOCKDROP_FLAGS = ("policy", "policy_downsample", "policy_weights", "gamma", "bound_alpha",
+                   "entropy_beta")
 # Flags the pipeline sets per stage (never passed on from its own flags).
 PIPELINE_FLAGS = ("model_dir", "stage", "backbone", "init_from", "epochs", "backbone_model",
                   "backbone_epochs", "curriculum_epochs", "curriculum_steps_per_epoch",
@@ -247,8 +267,11 @@ def run_all_stages():
         f"--backbone={backbone_file}", f"--lr={FLAGS.curriculum_lr}",
         f"--epochs={FLAGS.curriculum_epochs or blocks}",
         f"--gamma={_or(FLAGS.curriculum_gamma, FLAGS.gamma)}"])
+    # The fine-tuning stage continues the curriculum's policy.
+    finetune_flags = [f.serialize() for f in given
+                      if f.name not in BACKBONE_ONLY and f.name != "policy_weights"]
     stage("finetune", "train.blockdrop", [
-        *blockdrop_flags, *adam, "--stage=finetune",
+        *finetune_flags, *adam, "--stage=finetune",
         f"--init_from={os.path.join(directory['curriculum'], 'model.keras')}",
         f"--lr={FLAGS.finetune_lr}", f"--epochs={FLAGS.finetune_epochs or FLAGS.epochs}",
         f"--gamma={_or(FLAGS.finetune_gamma, FLAGS.gamma)}"])

@@ -14,7 +14,8 @@ The gates themselves are an execution option of the package's residual blocks
 
 from bl_keras.blockdrop.cost import BlockCosts, block_costs
 from bl_keras.blockdrop.network import BlockDropNetwork, threshold
-from bl_keras.blockdrop.policy import cifar_policy, imagenet_policy, policy_for
+from bl_keras.blockdrop.policy import (cifar_policy, imagenet_policy, policy_for,
+                                       start_from_resnet18)
 
 __all__ = ["BlockCosts", "BlockDropNetwork", "block_costs", "cifar_policy", "imagenet_policy",
-           "policy_for", "threshold"]
+           "policy_for", "start_from_resnet18", "threshold"]

@@ -7,7 +7,8 @@ of the backbone's K residual blocks, the probability of running it.
 * `imagenet_policy(K)`: the authors' ResNet-10 (`Policy224`): the image averaged down 2x
   (224 -> 112), ResNet's 7x7/2 stem and max-pool, four stages of one basic block (64, 128, 256,
   512 channels, 1x1 conv + BN projections), global average pool, K sigmoid outputs. The authors
-  start it from ResNet-18's first blocks; here it starts from scratch unless weights are given.
+  start it from ImageNet ResNet-18's stem and first block of each stage: `start_from_resnet18`
+  does the same from a torchvision ResNet-18 checkpoint (else it starts from scratch).
 
 * `decathlon_policy(K)`: SpotTune's agent for 64x64 inputs: the Visual Decathlon ResNet with
   one block per stage (32-channel stem, 64/128/256 channels, each stage striding 2).
@@ -77,6 +78,23 @@ def imagenet_policy(num_blocks, input_shape=None, norm=None, name="policy_resnet
         x = ResidualStage(filters, 1, strides=strides, block="basic", block_config=block_config,
                           norm=norm, name=f"layer{i + 1}")(x)
     return _head(keras.Model(inputs, x, name=name), num_blocks, name, choices)
+
+
+def start_from_resnet18(policy, checkpoint):
+    """Load the stem and each stage's first block of a torchvision ResNet-18 (a `.pth` file or
+    its state dict: conv1/bn1, layer{i}.0.*) into the ResNet-10 `policy`, as the authors'
+    `load_weights_to_flatresnet` does; the second blocks and the classifier are not used and
+    the K-way head keeps its initialisation. A checkpoint that lacks a tensor of the policy or
+    has it in another shape raises `CheckpointMismatchError`, and nothing is assigned."""
+    from bl_keras.convert import load_official_weights, read_state_dict
+
+    if not {"stem", "layer4"} <= {layer.name for layer in policy.layers}:
+        raise ValueError(f"{policy.name} is not the ResNet-10 policy (resnet10): it has no "
+                         "ResNet stem and layer1-4 to start from ResNet-18")
+    state_dict = checkpoint if isinstance(checkpoint, dict) else read_state_dict(checkpoint)
+    features = keras.Model(policy.input, policy.get_layer("layer4").output)
+    load_official_weights(features, state_dict, allow_unused=True)
+    return policy
 
 
 POLICIES = {"resnet8": cifar_policy, "decathlon_resnet8": decathlon_policy,

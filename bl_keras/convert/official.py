@@ -39,14 +39,17 @@ def _conv_bn(prefix_conv, prefix_bn, layer):
 
 
 def _block(prefix, block):
+    """A `Bottleneck` (conv1-3) or a `BasicBlock` (conv1-2, torchvision's basic block)."""
     pairs = []
-    for i, conv in enumerate((block.conv1, block.conv2, block.conv3), start=1):
+    convs = block.convs if isinstance(block, bl_layers.BasicBlock) else (
+        block.conv1, block.conv2, block.conv3)
+    for i, conv in enumerate(convs, start=1):
         pairs += _conv_bn(f"{prefix}.conv{i}", f"{prefix}.bn{i}", conv)
-    if block.proj is not None:
-        first = 1 if block.pool is not None else 0
+    if block.proj is not None and block.proj.weights:  # option A's zero padding has none
+        first = 1 if getattr(block, "pool", None) is not None else 0
         pairs += _conv_bn(f"{prefix}.downsample.{first}", f"{prefix}.downsample.{first + 1}",
                           block.proj)
-    if block.se is not None:
+    if getattr(block, "se", None) is not None:
         pairs += [(f"{prefix}.se_layer.fc1", "conv_bias", block.se.fc1),
                   (f"{prefix}.se_layer.fc2", "conv_bias", block.se.fc2)]
     return pairs
@@ -118,8 +121,12 @@ def expected_state_dict_shapes(model):
     return {name: _torch_shape(layout, var.shape) for name, var, layout in weight_map(model)}
 
 
-def load_official_weights(model, state_dict, mismatch_report=None):
+def load_official_weights(model, state_dict, mismatch_report=None, allow_unused=False):
     """Assign a PyTorch state dict (name -> array) to `model`: all of it, or nothing.
+
+    With `allow_unused`, tensors of the state dict that `model` has no place for are left out
+    (a network built from the first blocks of a deeper one); every weight of `model` must still
+    be found, with its shape.
 
     A state dict that does not fit raises `CheckpointMismatchError`, which names the
     architectures it does fit; with `mismatch_report` (a path) it also writes every missing,
@@ -131,8 +138,8 @@ def load_official_weights(model, state_dict, mismatch_report=None):
     # Model order for what is missing, file order for what is extra: as a reader meets them.
     # BatchNorm counters carry nothing the model uses; an extra BN is listed by its parameters.
     missing = [name for name, _, _ in entries if name not in state_dict]
-    unexpected = [name for name in state_dict
-                  if name not in expected and not name.endswith(BN_COUNTER)]
+    unexpected = [name for name in state_dict if name not in expected
+                  and not name.endswith(BN_COUNTER) and not allow_unused]
     mismatched, values = [], []
     for name, variable, layout in entries:
         if name not in state_dict:

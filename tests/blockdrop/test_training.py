@@ -88,6 +88,12 @@ def test_killed_curriculum_run_resumes(data, backbone, tmp_path):
     (["--stage=all"], "--backbone_model: required for --stage=all"),
     (["--stage=curriculum", "--bound_alpha=0.3", "--backbone=BACKBONE"],
      "bound_alpha must be in [0.5, 1]"),
+    (["--stage=finetune", "--policy_weights=resnet18.pth"],
+     "--policy_weights: applies to --stage=curriculum"),
+    (["--stage=curriculum", "--backbone=BACKBONE", "--policy_weights=nowhere.pth"],
+     "--policy_weights: no such file: nowhere.pth"),
+    (["--stage=curriculum", "--backbone=BACKBONE", "--policy_weights=BACKBONE"],
+     "--policy_weights: policy_resnet8 is not the ResNet-10 policy"),
 ])
 def test_bad_blockdrop_flags_are_one_line_errors(data, backbone, tmp_path, extra, message):
     extra = [arg.replace("BACKBONE", str(backbone)) for arg in extra]
