@@ -68,11 +68,23 @@ def test_curriculum_then_finetune(data, backbone, tmp_path):
     assert plot.stat().st_size > 10_000
 
 
-@pytest.mark.slow  # ~1 min: a run killed after its first checkpoint, then resumed
-def test_killed_curriculum_run_resumes(data, backbone, tmp_path):
-    args = [*DATA, f"--data_dir={data}", f"--model_dir={tmp_path}", "--stage=curriculum",
-            f"--backbone={backbone}", "--epochs=2", "--steps_per_epoch=3",
-            "--checkpoint_every=1"]
+@pytest.fixture(scope="module")
+def network(tmp_path_factory, backbone):
+    """A BlockDrop network as the curriculum stage leaves it (where fine-tuning starts)."""
+    from bl_keras import blockdrop
+    from bl_keras.saving import load_model
+
+    path = tmp_path_factory.mktemp("network") / "blockdrop.keras"
+    blockdrop.BlockDropNetwork(load_model(backbone), blockdrop.cifar_policy(9)).save(path)
+    return path
+
+
+@pytest.mark.slow  # ~1 min each: a run killed after its first checkpoint, then resumed
+@pytest.mark.parametrize("stage", ["curriculum", "finetune"])
+def test_killed_run_resumes(data, backbone, network, tmp_path, stage):
+    source = (f"--backbone={backbone}" if stage == "curriculum" else f"--init_from={network}")
+    args = [*DATA, f"--data_dir={data}", f"--model_dir={tmp_path}", f"--stage={stage}", source,
+            "--epochs=2", "--steps_per_epoch=3", "--checkpoint_every=1"]
     killed_at = kill_after_first_checkpoint(popen_module("train.blockdrop", args), tmp_path)
     proc = run_module("train.blockdrop", args)
     assert proc.returncode == 0, proc.stderr[-3000:]
