@@ -48,14 +48,16 @@ def test_distinct_configs_are_timed_once_and_shared_through_the_cache():
     timed = breakdown.time_convolutions([config, depthwise, config], steps=3, cache=cache)
     assert set(timed) == {config, depthwise}
     assert all(ms >= 0 for ms in timed.values()) and cache["call_overhead_ms"] > 0
-    cache[config] = 123.0  # a cached timing is used, not measured again
+    cache[(config, False)] = 123.0  # a cached timing is used, not measured again
     assert breakdown.time_convolutions([config], cache=cache) == {config: 123.0}
 
 
 @pytest.mark.parametrize("name, kind", [
     ("_MklNativeFusedConv2D", "convolution"), ("DepthwiseConv2dNative", "convolution"),
     ("_MklNativeFusedMatMul", "matmul"), ("_MklNativeAvgPool", "pooling"), ("Pad", "copies"),
-    ("BroadcastTo", "copies"), ("Mul", "other"),
+    ("BroadcastTo", "copies"), ("Mul", "elementwise"), ("ReluGrad", "elementwise"),
+    ("_MklFusedBatchNormGradV3", "normalization"), ("FusedBatchNormEx", "normalization"),
+    ("Sum", "other"),
 ])
 def test_op_kinds(name, kind):
     assert breakdown.op_kind(name) == kind
@@ -92,8 +94,55 @@ def test_cli_breakdown_json():
         assert set(part["op_ms"]) == set(breakdown.KINDS) and part["op_ms"]["convolution"] > 0
 
 
-def test_cli_breakdown_is_for_inference_only():
-    done = subprocess.run([sys.executable, "-m", "bl_keras.benchmark", "--breakdown", "--mode",
-                           "train"], capture_output=True, text=True)
+@pytest.mark.parametrize("node, phase", [
+    ("bl_resnet50_1/layer1/big/block0/conv1/convolution", "forward"),
+    ("bl_resnet50/stem/conv1/convolution", "forward"),
+    ("gradient_tape/bl_resnet50_1/layer1/big/block0/conv1/Conv2DBackpropInput", "backward"),
+    ("replica_1/gradient_tape/bl_resnet50_1/stem/ReluGrad", "backward"),
+    ("sgd/Mul_12", "update"), ("mul_53", "update"),
+    ("bl_resnet50_small/stem/conv1/convolution", "update"),  # another model's scope
+])
+def test_training_ops_are_split_by_phase(node, phase):
+    assert breakdown.phase_of(node, "bl_resnet50") == phase
+
+
+def test_training_convolutions_are_timed_with_their_gradients():
+    config = breakdown.ConvConfig(input_shape=(4, 32, 32, 32), kernel_shape=(3, 3, 32, 32),
+                                  strides=(1, 1), padding="SAME", dilations=(1, 1),
+                                  dtype="float32", depthwise=False)
+    cache = {}
+    forward = breakdown.time_convolutions([config], steps=5, cache=cache)[config]
+    training = breakdown.time_convolutions([config], steps=5, cache=cache, training=True)[config]
+    assert {(config, False), (config, True)} <= set(cache) and forward > 0 and training > 0
+    # The timed training step returns a corner of the output and of both gradients.
+    assert len(breakdown._conv_step(config, training=True)()) == 3
+
+
+def test_cli_training_breakdown_json():
+    done = subprocess.run(
+        [sys.executable, "-m", "bl_keras.benchmark", "--models", "resnet50,bl_resnet50",
+         "--mode", "train", "--batch", "2", "--size", "32", "--steps", "2", "--warmup", "1",
+         "--breakdown", "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = json.loads(done.stdout.strip().splitlines()[-1])
+    parts = [r["breakdown"] for r in records]
+    assert [p["convolutions"] for p in parts] == [RESNET50_CONVS, BL_RESNET50_CONVS]
+    for part in parts:
+        assert part["mode"] == "train" and part["conv_alone_ms"] > 0
+        phases = part["phase_ms"]
+        assert set(phases) == set(breakdown.PHASES)
+        # The forward and backward passes convolve and normalise; the update (SGD with
+        # momentum, weight decay) is elementwise work over every weight.
+        for phase in ("forward", "backward"):
+            assert phases[phase]["convolution"] > 0 and phases[phase]["normalization"] > 0
+        assert phases["update"]["convolution"] == 0 and phases["update"]["elementwise"] > 0
+        for kind in breakdown.KINDS:
+            assert part["op_ms"][kind] == pytest.approx(
+                sum(phases[phase][kind] for phase in breakdown.PHASES))
+
+
+def test_cli_breakdown_refuses_xla():
+    done = subprocess.run([sys.executable, "-m", "bl_keras.benchmark", "--breakdown",
+                           "--jit_compile"], capture_output=True, text=True)
     assert done.returncode == 2
-    assert "--breakdown takes inference steps" in done.stderr
+    assert "--breakdown profiles steps without --jit_compile" in done.stderr

@@ -6,6 +6,7 @@
         --jit_compile                                               # e.g. on a GPU
     python -m bl_keras.benchmark --report results/                  # Markdown table + plot
     python -m bl_keras.benchmark --models resnet50,bl_resnet50 --breakdown   # where time goes
+    python -m bl_keras.benchmark --mode train --precision mixed_bfloat16 --breakdown
     python -m bl_keras.benchmark --models bl_resnet50 --peers --authors_code=BigLittleNet/
 
 Models are built in this process and take turns, one step each per round, so drifts in the
@@ -50,8 +51,10 @@ def parse_args(argv):
                              "process, is the one for speed ratios)")
     parser.add_argument("--json", action="store_true", help="print one JSON list")
     parser.add_argument("--breakdown", action="store_true",
-                        help="inference only: also time every convolution alone and profile "
-                             "the step's op times by kind (see bl_keras.benchmark.breakdown)")
+                        help="also time every convolution alone (in training with its two "
+                             "gradients) and profile the step's op times by kind, and in "
+                             "training by phase: forward, backward, update (see "
+                             "bl_keras.benchmark.breakdown)")
     parser.add_argument("--peers", action="store_true",
                         help="inference only: each model in TensorFlow, its ONNX export in ONNX "
                              "Runtime and OpenVINO, and with --authors_code the authors' "
@@ -75,8 +78,8 @@ def parse_args(argv):
             parser.error(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     if args.warmup < 0:
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
-    if args.breakdown and (args.mode != "infer" or args.jit_compile or args.report):
-        parser.error("--breakdown takes inference steps without --jit_compile or --report")
+    if args.breakdown and (args.jit_compile or args.report or args.isolate):
+        parser.error("--breakdown profiles steps without --jit_compile, --report or --isolate")
     if args.peers and (args.mode != "infer" or args.jit_compile or args.report or args.isolate
                        or args.breakdown):
         parser.error("--peers takes inference steps without --jit_compile, --report, "
@@ -158,7 +161,8 @@ def main(argv=None):
 
             breakdowns = breakdown.breakdown_models(
                 names, batch=args.batch, size=args.size, precision=args.precision,
-                classes=args.classes, conv_steps=args.steps)
+                classes=args.classes, conv_steps=args.steps, mode=args.mode,
+                strategy=args.strategy)
     except (ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
