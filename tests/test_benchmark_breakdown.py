@@ -44,6 +44,11 @@ def test_distinct_configs_are_timed_once_and_shared_through_the_cache():
                                      strides=(1, 1), padding="SAME", dilations=(1, 1),
                                      dtype="float32", depthwise=True)
     assert depthwise.output_shape == (2, 16, 16, 8) and depthwise.macs == 2 * 16 * 16 * 8 * 9
+    # Training pads first and convolves "VALID": same output, same MACs.
+    trained = config.as_trained()
+    assert (trained.input_shape, trained.padding) == ((2, 18, 18, 8), "VALID")
+    assert (trained.output_shape, trained.macs) == (config.output_shape, config.macs)
+    assert depthwise.as_trained() == depthwise
     cache = {}
     timed = breakdown.time_convolutions([config, depthwise, config], steps=3, cache=cache)
     assert set(timed) == {config, depthwise}

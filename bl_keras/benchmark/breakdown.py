@@ -13,7 +13,8 @@ Two views of the same step, an inference step or a training step of the trainer:
   configuration (input shape, kernel, strides, padding, dtype) timed on its own, times how
   often it occurs: in inference as conv + bias + ReLU (what the inference graph fuses it to),
   in training as the convolution and its two gradients (input and kernel; the first layer's
-  input gradient, which training skips, included). Their sum is the step time the model could
+  input gradient, which training skips, included), explicit paddings as the training graph
+  does them (a Pad, not timed, before a "VALID" convolution). Their sum is the step time the model could
   reach if nothing but its convolutions cost anything, so "conv-bound" speed-ups bound what
   removing overheads can give on this machine.
 """
@@ -80,6 +81,17 @@ class ConvConfig:
             pad = 0 if self.padding == "VALID" else sum(self.padding[axis])
             sizes.append((size + pad - reach) // stride + 1)
         return (self.input_shape[0], *sizes, self.output_channels)
+
+    def as_trained(self):
+        """This convolution as a training step runs it: an explicit padding becomes a Pad
+        before a "VALID" convolution (what `bl_keras.layers.conv` does in training, since
+        oneDNN has no gradient kernels for explicitly padded convolutions)."""
+        if isinstance(self.padding, str):
+            return self
+        n, h, w, c = self.input_shape
+        (top, bottom), (left, right) = self.padding
+        return dataclasses.replace(self, input_shape=(n, h + top + bottom, w + left + right, c),
+                                   padding="VALID")
 
     @property
     def macs(self):
@@ -308,6 +320,8 @@ def breakdown(name, forward, images, conv_steps=10, profile_steps=3, cache=None,
     configs = convolutions(forward.get_concrete_function(images).graph)
     if not configs:
         raise ValueError(f"{name} has no convolutions to time")
+    if training:
+        configs = [config.as_trained() for config in configs]
     conv_ms = time_convolutions(configs, steps=conv_steps, cache=cache, training=training)
     op_type_ms = op_ms = phase_ms = None
     if not tf.config.list_physical_devices("GPU"):
