@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from bl_keras.training.config import ConfigError
 from bl_keras.training.distribute import make_strategy, worker_identity
+from bl_keras.training.optimizers import FusedSGD
 from bl_keras.training.schedules import WarmupSchedule
 
 
@@ -105,8 +106,8 @@ class Trainer:
             if config.optimizer == "adam":
                 optimizer = keras.optimizers.Adam(self.schedule, epsilon=1e-8)
             else:
-                optimizer = keras.optimizers.SGD(self.schedule, momentum=config.momentum,
-                                                 nesterov=config.nesterov)
+                optimizer = FusedSGD(self.schedule, momentum=config.momentum,
+                                     nesterov=config.nesterov)
             if config.precision == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             self.optimizer = optimizer
