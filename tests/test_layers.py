@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from bl_keras import layers
 from bl_keras.layers.module import little_depth
-from bl_keras.layers.resize import resize_axis
+from bl_keras.layers.resize import resize_axis, resize_to
 
 
 def _torch_nearest_index(in_size, out_size):
@@ -39,6 +39,22 @@ def test_bilinear_matches_half_pixel_bilinear(in_size, out_size):
     # TF's bilinear with half-pixel centres (no antialias) is PyTorch's align_corners=False.
     ref = tf.image.resize(x, (out_size, out_size), method="bilinear", antialias=False).numpy()
     np.testing.assert_allclose(keras.ops.convert_to_numpy(y), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype, atol", [("float32", 1e-6), ("bfloat16", 0.02)])
+def test_doubling_both_axes_has_the_block_sum_as_gradient(dtype, atol):
+    # The merges' exact 2x upsampling: one block of 2x2 per input pixel; its gradient, the sum
+    # of each block, runs as a 2x2 average pool times 4.
+    x = tf.cast(tf.random.stateless_normal([2, 5, 7, 3], seed=[0, 1]), dtype)
+    upstream = tf.cast(tf.random.stateless_normal([2, 10, 14, 3], seed=[2, 3]), dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = resize_to(x, (2, 10, 14, 3), (1, 2), "nearest")
+    grad = tf.cast(tape.gradient(y, x, output_gradients=upstream), "float32").numpy()
+    np.testing.assert_array_equal(tf.cast(y, "float32").numpy(),
+                                  np.repeat(np.repeat(tf.cast(x, "float32").numpy(), 2, 1), 2, 2))
+    blocks = tf.cast(upstream, "float32").numpy().reshape(2, 5, 2, 7, 2, 3).sum(axis=(2, 4))
+    np.testing.assert_allclose(grad, blocks, atol=atol * np.abs(blocks).max())
 
 
 def test_resize_rejects_unknown_method():

