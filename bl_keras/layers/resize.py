@@ -104,7 +104,9 @@ def _double_nhwc_tf(x):
     @tf.custom_gradient
     def double(x):
         def grad(dy):
-            return tf.nn.avg_pool2d(dy, 2, 2, "VALID") * tf.constant(4, dy.dtype)
+            # Scoped as the tape scopes gradient ops (profiles then count it as backward).
+            with tf.name_scope("gradient_tape/upsample"):
+                return tf.nn.avg_pool2d(dy, 2, 2, "VALID") * tf.constant(4, dy.dtype)
 
         return _repeat_twice(_repeat_twice(x, 1), 2), grad
 
