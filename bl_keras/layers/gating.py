@@ -15,7 +15,8 @@ Two executions, one result:
   gate * block + (1 - gate) * shortcut; BatchNorm sees the whole batch, as in the authors' code.
 * **dynamic** (inference): the block runs only on the images whose gate is 1 (gathered, then
   stitched together with the other images' shortcut output); a block no image keeps costs
-  nothing beyond its shortcut. Blocks in inference use moving statistics, so both give the same numbers.
+  nothing beyond its shortcut. Blocks in inference use moving statistics, so both give the
+  same numbers.
 
 A gate may also name an `Alternative` (SpotTune): gate 1 runs the block, gate 0 another layer of
 the same shapes in its place (the block's frozen copy), each image through exactly one of them
