@@ -14,9 +14,9 @@ Two views of the same step, an inference step or a training step of the trainer:
   often it occurs: in inference as conv + bias + ReLU (what the inference graph fuses it to),
   in training as the convolution and its two gradients (input and kernel; the first layer's
   input gradient, which training skips, included), explicit paddings as the training graph
-  does them (a Pad, not timed, before a "VALID" convolution). Their sum is the step time the model could
-  reach if nothing but its convolutions cost anything, so "conv-bound" speed-ups bound what
-  removing overheads can give on this machine.
+  does them (a Pad, not timed, before a "VALID" convolution). Their sum is the step time the
+  model could reach if nothing but its convolutions cost anything, so "conv-bound" speed-ups
+  bound what removing overheads can give on this machine.
 """
 
 import collections

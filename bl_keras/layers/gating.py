@@ -63,8 +63,8 @@ def gate_of(layer):
 
 def gated_block(inputs, gate, shortcut_fn, block_fn, training, dynamic=None):
     """The output of a gated residual block: `block_fn(x, shortcut)` is its output for images
-    `x` given their shortcut output; `shortcut_fn(x)` the shortcut alone. A Python number as `gate` chooses for the whole
-    batch when the function is traced."""
+    `x` given their shortcut output; `shortcut_fn(x)` the shortcut alone. A Python number as
+    `gate` chooses for the whole batch when the function is traced."""
     if isinstance(gate, Alternative):
         return _chosen_block(inputs, gate, lambda x: block_fn(x, shortcut_fn(x)), training,
                              dynamic)
