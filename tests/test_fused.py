@@ -93,3 +93,38 @@ def test_training_average_pool_kernel_by_precision(dtype, op):
                                 3, 2, "VALID")
     np.testing.assert_allclose(tf.cast(average_pool_3x3_s2(x, training=True), tf.float32),
                                expected, atol=1e-6 if dtype == "float32" else 2e-2)
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_mixed_precision_inference_folds_the_float32_kernel(groups):
+    """Under mixed_bfloat16, inference folds BatchNorm into the stored float32 kernel and rounds
+    once (one cast per weight), not into a kernel already autocast to bfloat16."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        layer = ConvBN(16, 3, groups=groups)
+        x = tf.random.stateless_normal((2, 8, 8, 8), seed=[3, 4])
+        layer(x)
+        rng = np.random.default_rng(0)
+        for weight in (layer.bn.gamma, layer.bn.moving_mean):
+            weight.assign(rng.normal(size=weight.shape).astype("float32"))
+        layer.bn.moving_variance.assign(rng.uniform(0.5, 2.0, 16).astype("float32"))
+        graph = tf.function(lambda v: layer(v, training=False)).get_concrete_function(x).graph
+        # The only float32 -> bfloat16 casts: the input and the folded kernel and bias.
+        casts = [op for op in graph.get_operations() if op.type == "Cast"]
+        assert len(casts) == 3, [op.name for op in casts]
+        bn = layer.bn
+        scale = bn.gamma.numpy() / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
+        kernel = tf.cast(layer.conv.kernel.numpy() * scale, tf.bfloat16)
+        bias = tf.cast(bn.beta.numpy() - bn.moving_mean.numpy() * scale, tf.bfloat16)
+        inputs = tf.cast(x, tf.bfloat16)
+        if groups == 1:
+            y = tf.nn.conv2d(inputs, kernel, 1, "SAME")
+        else:  # each group's 2 input channels to its 4 outputs
+            y = tf.concat([tf.nn.conv2d(inputs[..., 2 * g:2 * g + 2], kernel[..., 4 * g:4 * g + 4],
+                                        1, "SAME") for g in range(groups)], axis=-1)
+        expected = tf.nn.relu(tf.nn.bias_add(y, bias))
+        np.testing.assert_allclose(tf.cast(layer(x, training=False), tf.float32),
+                                   tf.cast(expected, tf.float32), rtol=1e-2, atol=1e-2)
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -163,8 +163,8 @@ class ConvBN(keras.layers.Layer):
         from bl_keras.layers import fused  # TensorFlow-only
 
         padding = self.conv.padding.upper()
-        kernel = keras.ops.convert_to_tensor(self.conv.kernel)  # autocast to compute dtype
         if training and self.bn.trainable:
+            kernel = keras.ops.convert_to_tensor(self.conv.kernel)  # autocast to compute dtype
             # oneDNN has no gradient kernels for explicitly padded convolutions (TF falls back
             # to far slower Eigen ones): pad, then convolve "valid".
             x = inputs if self.pad is None else self.pad(inputs)
@@ -172,7 +172,8 @@ class ConvBN(keras.layers.Layer):
             return fused.batch_norm_training(x, self.bn, weight=widths.calibration_weight())
         if self.pad is not None:
             padding = fused.explicit_padding(self.pad.padding)
-        return fused.folded_conv_bn(inputs, kernel, self.bn, self.strides, padding)
+        return fused.folded_conv_bn(inputs, fused.stored_weight(self.conv.kernel), self.bn,
+                                    self.strides, padding)
 
     def active_channels(self, in_channels, width, out_channels=None):
         """(outputs, groups) of the sub-network at `width` fed `in_channels` channels."""
@@ -196,10 +197,13 @@ class ConvBN(keras.layers.Layer):
         c_out, groups = self.active_channels(c_in, width, out_channels)
         if widths.is_static(width):
             widths.record(self, filters=int(c_out), groups=int(groups))
-        kernel = keras.ops.convert_to_tensor(self.conv.kernel)  # autocast to compute dtype
+        inference = not (training and self.bn.trainable)
+        # Inference folds BatchNorm into the stored float32 kernel; training autocasts it.
+        kernel = (fused.stored_weight(self.conv.kernel) if inference
+                  else keras.ops.convert_to_tensor(self.conv.kernel))
         kernel = kernel[:, :, :, :c_out] if self.groups > 1 else kernel[:, :, :c_in, :c_out]
         padding = self.conv.padding.upper()
-        if training and self.bn.trainable:
+        if not inference:
             x = inputs if self.pad is None else self.pad(inputs)
             x = fused.conv2d(x, kernel, self.strides, padding)
             return fused.batch_norm_training(x, self.bn, channels=c_out,
