@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from bl_keras import profiling
+from bl_keras.layers.inference import fold_for_inference
 
 _CONV_TYPES = ("Conv2D", "DepthwiseConv2dNative")
 _COPY_TYPES = {
@@ -367,6 +368,7 @@ def breakdown_models(names, batch=16, size=224, precision="float32", classes=100
             keras.config.set_dtype_policy(precision)
             if mode != "train":
                 model = measure.build_model(name, shape, classes)
+                fold_for_inference(model)  # as measure times it
             images = tf.random.stateless_uniform([batch, *shape], seed=[1, 2])
             forward = tf.function(lambda x, model=model: model(x, training=False))
             for _ in range(2):

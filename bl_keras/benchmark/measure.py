@@ -1,9 +1,10 @@
 """Timing models: inference steps of a compiled forward pass, or training steps of the trainer.
 
-Inference times `tf.function(model(x, training=False))` on a fixed batch; training times the
-real trainer's step (`bl_keras.training.Trainer.step_runner`: forward, backward, weight decay,
-Nesterov update, under the same distribution strategy) on a synthetic in-memory stream, so the
-input pipeline is not what is measured. Every step ends by reading its result back to the host.
+Inference times `tf.function(model(x, training=False))` on a fixed batch, with BatchNorm folded
+into the weights once as in an exported SavedModel (`bl_keras.layers.folded_inference`);
+training times the real trainer's step (`bl_keras.training.Trainer.step_runner`: forward,
+backward, weight decay, Nesterov update, under the same distribution strategy) on a synthetic
+in-memory stream, so the input pipeline is not what is measured. Every step ends by reading its result back to the host.
 """
 
 import dataclasses
@@ -18,6 +19,7 @@ import tensorflow as tf
 
 from bl_keras import models, profiling
 from bl_keras.benchmark import memory
+from bl_keras.layers.inference import fold_for_inference
 from bl_keras.training import ClassificationTask, TrainConfig, Trainer
 
 MODES = ("infer", "train")
@@ -109,6 +111,7 @@ class SyntheticTask(ClassificationTask):
 
 def _inference_runner(name, shape, batch, classes, jit_compile, builders):
     model = build_model(name, shape, classes, builders)
+    fold_for_inference(model)  # as served (bl_keras.export), BatchNorm folded once
     images = tf.random.stateless_uniform([batch, *shape], seed=[1, 2])
     forward = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
     return model, lambda: forward(images).numpy()

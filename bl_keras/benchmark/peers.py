@@ -109,6 +109,7 @@ def engines(name, classes, precision, authors_code, batch, size, workdir, thread
 
     from bl_keras import models
     from bl_keras.export.onnx import export_onnx
+    from bl_keras.layers.inference import fold_for_inference
 
     def build():
         return models.get(name, classes=classes, classifier_activation=None)
@@ -117,6 +118,7 @@ def engines(name, classes, precision, authors_code, batch, size, workdir, thread
     keras.config.set_dtype_policy(precision)
     try:
         keras_model = build()
+        fold_for_inference(keras_model)  # as served
     finally:
         keras.config.set_dtype_policy("float32")
     found = [(f"TensorFlow {versions['tensorflow']} {precision} (ours, Keras)",

@@ -22,6 +22,7 @@ from bl_keras.data.preprocessing import (EVAL_CROP_FRACTION, decode_image,
                                          eval_preprocess, normalize)
 from bl_keras.export.grouped_conv import plain_grouped_convolutions
 from bl_keras.export.head import class_names, classifier_of, outputs_logits
+from bl_keras.layers.inference import folded_inference
 
 SERVING_SIGNATURE = "serving_default"
 ARRAY_SIGNATURE = "predict_images"
@@ -72,9 +73,12 @@ def export_saved_model(model, output_dir, labels=None, top_k=5, image_size=224,
         }
 
     array_shape = [None, *classifier_of(model).inputs[0].shape[1:]]
-    with plain_grouped_convolutions():
+    # Served weights never change: BatchNorm is folded into them once, at export (bf16 kernels
+    # under a mixed policy), not at every request. The archive then holds what serving reads
+    # (folded kernels and biases, the classifier), not the training-time weights.
+    with plain_grouped_convolutions(), folded_inference(model) as folded:
         archive = keras.export.ExportArchive()
-        archive.track(model)
+        archive.track(folded)
         archive.add_endpoint(SERVING_SIGNATURE, serve,
                              input_signature=[tf.TensorSpec([None], tf.string, INPUT_NAME)])
         archive.add_endpoint(ARRAY_SIGNATURE, scores,

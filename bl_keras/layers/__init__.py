@@ -3,6 +3,7 @@
 from bl_keras.layers.blocks import BasicBlock, Bottleneck, SqueezeExcite, ZeroPadShortcut
 from bl_keras.layers.branches import BigBranch, LittleBranch, ResidualStage
 from bl_keras.layers.conv import ConvBN
+from bl_keras.layers.inference import fold_for_inference, folded_inference, unfold
 from bl_keras.layers.merge import MergeAdd, MergeConcat
 from bl_keras.layers.mobilenet import DepthwiseSeparable, InvertedResidual
 from bl_keras.layers.module import BigLittleModule
@@ -30,4 +31,7 @@ __all__ = [
     "ShuffleUnit",
     "SqueezeExcite",
     "ZeroPadShortcut",
+    "fold_for_inference",
+    "folded_inference",
+    "unfold",
 ]

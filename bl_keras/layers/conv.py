@@ -159,10 +159,36 @@ class ConvBN(keras.layers.Layer):
             return keras.ops.relu6(x)
         return keras.ops.relu(x) if self.activation == "relu" else x
 
+    def fold_for_inference(self):
+        """Folds BatchNorm into the kernel once, into variables of the compute dtype that
+        inference uses until `release_folded` (see bl_keras.layers.inference); returns them,
+        or () where inference folds per call anyway (another backend, synchronized norm)."""
+        if (keras.backend.backend() != "tensorflow" or self.norm["synchronized"]
+                or not self.conv.built):
+            return ()
+        import tensorflow as tf
+
+        from bl_keras.layers import fused  # TensorFlow-only
+
+        kernel, bias = fused.fold_batch_norm(fused.stored_weight(self.conv.kernel), self.bn,
+                                             self.compute_dtype)
+        folded = (tf.Variable(kernel, trainable=False, name=f"{self.name}_folded_kernel"),
+                  tf.Variable(bias, trainable=False, name=f"{self.name}_folded_bias"))
+        # Not a Keras weight: never saved with the model, never seen by an optimizer.
+        object.__setattr__(self, "_folded", folded)
+        return folded
+
+    def release_folded(self):
+        object.__setattr__(self, "_folded", None)
+
     def _fused_call(self, inputs, training):
         from bl_keras.layers import fused  # TensorFlow-only
 
         padding = self.conv.padding.upper()
+        folded = getattr(self, "_folded", None)
+        if training and folded is not None:
+            raise RuntimeError(f"{self.name}: called with training=True while its weights are "
+                               "folded for inference; leave folded_inference(model) first")
         if training and self.bn.trainable:
             kernel = keras.ops.convert_to_tensor(self.conv.kernel)  # autocast to compute dtype
             # oneDNN has no gradient kernels for explicitly padded convolutions (TF falls back
@@ -172,6 +198,8 @@ class ConvBN(keras.layers.Layer):
             return fused.batch_norm_training(x, self.bn, weight=widths.calibration_weight())
         if self.pad is not None:
             padding = fused.explicit_padding(self.pad.padding)
+        if folded is not None:
+            return fused.biased_conv2d(inputs, *folded, self.strides, padding)
         return fused.folded_conv_bn(inputs, fused.stored_weight(self.conv.kernel), self.bn,
                                     self.strides, padding)
 

@@ -88,12 +88,21 @@ def folded_conv_bn(inputs, kernel, bn, strides, padding, channels=None):
     """conv(inputs, kernel) followed by `bn` in inference mode, as one convolution + bias;
     `kernel` is best the stored float32 weight (`stored_weight`); `channels`: the kernel's
     output count when `bn` is wider (a slimmed layer: its first channels)."""
-    dtype = inputs.dtype
+    kernel, bias = fold_batch_norm(kernel, bn, inputs.dtype, channels)
+    return biased_conv2d(inputs, kernel, bias, strides, padding)
+
+
+def fold_batch_norm(kernel, bn, dtype, channels=None):
+    """(kernel * scale, beta - mean * scale) in `dtype`, scale = gamma / sqrt(var + eps),
+    computed in float32 and rounded once."""
     scale = _leading(bn.gamma, channels) * tf.math.rsqrt(
         _leading(bn.moving_variance, channels) + bn.epsilon)
     bias = _leading(bn.beta, channels) - _leading(bn.moving_mean, channels) * scale
-    folded = tf.cast(tf.cast(kernel, tf.float32) * scale, dtype)
-    return tf.nn.bias_add(conv2d(inputs, folded, strides, padding), tf.cast(bias, dtype))
+    return tf.cast(tf.cast(kernel, tf.float32) * scale, dtype), tf.cast(bias, dtype)
+
+
+def biased_conv2d(inputs, kernel, bias, strides, padding):
+    return tf.nn.bias_add(conv2d(inputs, kernel, strides, padding), bias)
 
 
 def batch_norm_training(x, bn, channels=None, weight=None):
