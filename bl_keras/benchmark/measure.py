@@ -4,7 +4,8 @@ Inference times `tf.function(model(x, training=False))` on a fixed batch, with B
 into the weights once as in an exported SavedModel (`bl_keras.layers.folded_inference`);
 training times the real trainer's step (`bl_keras.training.Trainer.step_runner`: forward,
 backward, weight decay, Nesterov update, under the same distribution strategy) on a synthetic
-in-memory stream, so the input pipeline is not what is measured. Every step ends by reading its result back to the host.
+in-memory stream, so the input pipeline is not what is measured. Every step ends by reading its
+result back to the host.
 """
 
 import dataclasses
