@@ -11,15 +11,16 @@ import pytest
 from bl_keras import benchmark
 from bl_keras.benchmark import memory
 from bl_keras.benchmark.measure import BenchmarkResult
+from bl_keras.layers import inference
 
 RESNET50_PARAMS = 25_557_032
 BL_RESNET50_PARAMS = 26_694_568
 SMALL = dict(batch=2, size=32, steps=3, warmup=1)  # odd: median step = median rate
 
 
-def run_cli(*args):
+def run_cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "bl_keras.benchmark", *args],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
 
 
 def test_baseline_names():
@@ -72,8 +73,9 @@ def test_bad_arguments_are_errors():
 
 
 def test_cli_json_has_one_object_per_model_and_ratios_to_the_first():
+    environ = {k: v for k, v in os.environ.items() if k != inference.WEIGHT_CACHE_ENV}
     done = run_cli("--models", "resnet50,bl_resnet50", "--batch", "2", "--size", "32",
-                   "--steps", "2", "--warmup", "1", "--json")
+                   "--steps", "2", "--warmup", "1", "--json", env=environ)
     assert done.returncode == 0, done.stderr[-2000:]
     records = json.loads(done.stdout.strip().splitlines()[-1])
     assert [r["model"] for r in records] == ["resnet50", "bl_resnet50"]
@@ -81,6 +83,7 @@ def test_cli_json_has_one_object_per_model_and_ratios_to_the_first():
         for key in ("mode", "batch", "size", "images_per_sec", "macs", "params", "peak_rss_mb"):
             assert key in record
         assert (record["mode"], record["batch"], record["size"]) == ("infer", 2, 32)
+        assert record["onednn_weight_cache"] is True  # an inference-only process, as served
     assert [r["params"] for r in records] == [RESNET50_PARAMS, BL_RESNET50_PARAMS]
     assert records[0]["speedup_vs_first"] == 1.0
     assert records[1]["speedup_vs_first"] == pytest.approx(

@@ -1,6 +1,10 @@
 """Inference on weights folded once (`bl_keras.layers.folded_inference`): the same outputs as
 folding at every call, no per-call fold or cast left in the graph, training refused inside, and
-nothing stale after leaving."""
+nothing stale after leaving; oneDNN's weight cache gives the same outputs and no training."""
+
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -8,7 +12,9 @@ import pytest
 import tensorflow as tf
 
 from bl_keras import models
-from bl_keras.layers import ConvBN, fold_for_inference, folded_inference, unfold
+from bl_keras.layers import ConvBN, fold_for_inference, folded_inference, inference, unfold
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def small_model(name, precision):
@@ -84,3 +90,61 @@ def test_an_unbuilt_model_is_refused():
     model = keras.Sequential([ConvBN(4, 3)])
     with pytest.raises(ValueError, match="build the model"):
         fold_for_inference(model)
+
+
+# oneDNN's weight cache (TF_ONEDNN_ASSUME_FROZEN_WEIGHTS): it is read once per process, so the
+# processes that use it are children.
+FORWARD_SCRIPT = """
+import sys, keras, numpy as np
+from bl_keras import models
+from bl_keras.layers import fold_for_inference
+keras.utils.set_random_seed(0)
+keras.config.set_dtype_policy(sys.argv[2])
+model = models.get("bl_resnet50", classes=5, input_shape=(64, 64, 3))
+images = np.random.default_rng(1).random((4, 64, 64, 3)).astype("float32")
+fold_for_inference(model)
+first = np.asarray(model(images, training=False), dtype="float32")
+again = np.asarray(model(images, training=False), dtype="float32")  # on cached kernels
+np.save(sys.argv[1], np.stack([first, again]))
+"""
+
+
+def forward_in_child(path, precision, weight_cache):
+    env = dict(os.environ, **{inference.WEIGHT_CACHE_ENV: "1" if weight_cache else "0"})
+    done = subprocess.run([sys.executable, "-c", FORWARD_SCRIPT, str(path), precision],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return np.load(path)
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_weight_cache_gives_the_same_outputs(tmp_path, precision):
+    cached = forward_in_child(tmp_path / "cached.npy", precision, weight_cache=True)
+    plain = forward_in_child(tmp_path / "plain.npy", precision, weight_cache=False)
+    np.testing.assert_array_equal(cached[0], cached[1])
+    np.testing.assert_array_equal(cached, plain)
+    assert np.abs(plain).max() > 1e-3  # a real output, not zeros
+
+
+def test_weight_cache_switch_keeps_what_the_environment_says():
+    environ = {}
+    assert inference.cache_weights_for_inference(environ) is True
+    assert environ == {inference.WEIGHT_CACHE_ENV: "1"}
+    environ = {inference.WEIGHT_CACHE_ENV: "0"}  # the user measures without it
+    assert inference.cache_weights_for_inference(environ) is False
+    assert environ == {inference.WEIGHT_CACHE_ENV: "0"}
+    assert inference.weight_cache_enabled({inference.WEIGHT_CACHE_ENV: "True"})
+    inference.check_weights_can_train({})
+    with pytest.raises(RuntimeError, match="would keep the first weights"):
+        inference.check_weights_can_train({inference.WEIGHT_CACHE_ENV: "1"})
+
+
+def test_trainer_refuses_to_train_under_the_weight_cache(tmp_path):
+    env = dict(os.environ, **{inference.WEIGHT_CACHE_ENV: "1"})
+    done = subprocess.run(
+        [sys.executable, "-m", "train.imagenet", "--flagfile=configs/demo.flags",
+         f"--data_dir={tmp_path / 'data'}", f"--model_dir={tmp_path / 'run'}"],
+        cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert f"error: {inference.WEIGHT_CACHE_ENV} is set" in done.stderr
+    assert not (tmp_path / "run").exists()  # refused before anything was written

@@ -1,5 +1,8 @@
 """ConvBN's fused TensorFlow kernels compute what its Keras sublayers compute."""
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -128,3 +131,39 @@ def test_mixed_precision_inference_folds_the_float32_kernel(groups):
                                    tf.cast(expected, tf.float32), rtol=1e-2, atol=1e-2)
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+NARROW_STRIDED_1X1 = """
+import numpy as np, tensorflow as tf
+from bl_keras.layers import ConvBN
+layer = ConvBN(8, 1, strides=(2, 1), activation=None)
+x = tf.constant(np.random.default_rng(0).normal(size=(16, 32, 35, 8)).astype("float32"))
+probe = tf.constant(np.random.default_rng(1).normal(size=(16, 16, 35, 8)).astype("float32"))
+layer(x, training=True)
+for _ in range(20):  # the faulty kernel corrupted the heap within a few calls
+    with tf.GradientTape() as tape:
+        y = layer(x, training=True)
+        loss = tf.reduce_sum(y * probe)
+    grad_y, grad_kernel = tape.gradient(loss, [y, layer.conv.kernel])
+# y = bn(conv(x)): the kernel's gradient is the strided pixels against d loss / d conv(x).
+with tf.GradientTape() as tape:
+    conv = tf.einsum("nhwc,cd->nhwd", x[:, ::2], layer.conv.kernel[0, 0])
+    tape.watch(conv)
+    loss = tf.reduce_sum(layer.bn(conv, training=True) * probe)
+grad_conv = tape.gradient(loss, conv)
+expected = np.einsum("nhwc,nhwd->cd", x.numpy()[:, ::2], grad_conv.numpy())
+print("max_error", float(np.max(np.abs(grad_kernel.numpy()[0, 0] - expected))),
+      "scale", float(np.max(np.abs(expected))))
+"""
+
+
+def test_narrow_strided_1x1_convolution_trains_without_corrupting_memory():
+    """oneDNN's kernel gradient of a strided 1x1 convolution on fewer than 16 NHWC channels
+    writes past its workspace (it aborted the speech models' training at width 8); ConvBN
+    convolves the strided pixels instead. A child process, so a regression cannot take the
+    test run down with it."""
+    proc = subprocess.run([sys.executable, "-c", NARROW_STRIDED_1X1], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, error, _, scale = proc.stdout.split()[-4:]
+    assert float(scale) > 1.0 and float(error) <= 1e-4 * float(scale), proc.stdout

@@ -12,6 +12,10 @@
 Models are built in this process and take turns, one step each per round, so drifts in the
 machine's speed hit all of them alike; the ratio to the first model is printed. Peak memory is
 then the process's; `--isolate` measures each model in a fresh process, with its own peak.
+Inference runs as a server runs: BatchNorm folded once, and (on CPUs where TensorFlow uses
+oneDNN) each kernel kept in oneDNN's layout instead of reordered at every call
+(TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1, set for inference-only runs unless the environment names
+it; `=0` measures without; --report, which also trains, runs without).
 """
 
 import argparse
@@ -22,6 +26,7 @@ import sys
 
 from bl_keras.benchmark import measure as measure_module
 from bl_keras.command_line import HelpFormatter
+from bl_keras.layers import inference
 
 DEFAULT_MODELS = "resnet50,bl_resnet50"
 
@@ -123,12 +128,14 @@ def _measure_in_child(name, args, mode, batch):
     return measure_module.BenchmarkResult(**{k: v for k, v in record.items() if k in fields})
 
 
-def format_results(results):
+def format_results(results, weight_cache=False):
     ratios = measure_module.speedups(results)
     header = (f"{'model':<24} {'mode':<5} {'batch':>5} {'size':>4} {'GMACs':>6} {'Mparams':>7} "
               f"{'images/s':>9} {'min-max':>13} {'x first':>7} {'GMAC/s':>7} {'peak RSS MB':>11}")
     lines = [f"device: {results[0].device}, precision {results[0].precision}"
-             f"{', XLA' if results[0].jit_compile else ''}, median of {results[0].steps} steps",
+             f"{', XLA' if results[0].jit_compile else ''}"
+             f"{', oneDNN weight cache' if weight_cache else ''}, "
+             f"median of {results[0].steps} steps",
              header, "-" * len(header)]
     for result, ratio in zip(results, ratios):
         spread = f"{result.images_per_sec_min:.1f}-{result.images_per_sec_max:.1f}"
@@ -142,8 +149,13 @@ def format_results(results):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def main(argv=None, cache_weights=False):
+    """The command line; `cache_weights` (set when run as a program) lets an inference-only run
+    turn on oneDNN's weight cache, which then holds for the whole process."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if cache_weights and args.mode == "infer" and not args.report:
+        inference.cache_weights_for_inference()
+    weight_cache = inference.weight_cache_enabled()
     if args.report:
         from bl_keras.benchmark import report
 
@@ -168,12 +180,13 @@ def main(argv=None):
         return 1
     if args.json:
         ratios = measure_module.speedups(results)
-        records = [dict(r.as_dict(), speedup_vs_first=ratio) for r, ratio in zip(results, ratios)]
+        records = [dict(r.as_dict(), speedup_vs_first=ratio, onednn_weight_cache=weight_cache)
+                   for r, ratio in zip(results, ratios)]
         for record, item in zip(records, breakdowns or ()):
             record["breakdown"] = item.as_dict()
         print(json.dumps(records))
     else:
-        print(format_results(results))
+        print(format_results(results, weight_cache))
         if breakdowns:
             print()
             print(breakdown.format_breakdowns(breakdowns, results))
@@ -198,4 +211,4 @@ def _peers(names, args):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(cache_weights=True))

@@ -109,7 +109,7 @@ def engines(name, classes, precision, authors_code, batch, size, workdir, thread
 
     from bl_keras import models
     from bl_keras.export.onnx import export_onnx
-    from bl_keras.layers.inference import fold_for_inference
+    from bl_keras.layers.inference import fold_for_inference, weight_cache_enabled
 
     def build():
         return models.get(name, classes=classes, classifier_activation=None)
@@ -121,7 +121,8 @@ def engines(name, classes, precision, authors_code, batch, size, workdir, thread
         fold_for_inference(keras_model)  # as served
     finally:
         keras.config.set_dtype_policy("float32")
-    found = [(f"TensorFlow {versions['tensorflow']} {precision} (ours, Keras)",
+    cache = ", weight cache" if weight_cache_enabled() else ""  # oneDNN's, as in serving
+    found = [(f"TensorFlow {versions['tensorflow']} {precision} (ours, Keras{cache})",
               tf.function(lambda x: keras_model(x, training=False)))]
     ours_onnx = os.path.join(workdir, f"{name}_ours.onnx")
     exported = "tf2onnx" in versions and ("onnxruntime" in versions or "openvino" in versions)
@@ -191,8 +192,8 @@ def compare(names, authors_code=None, batch=16, size=224, classes=1000, steps=10
 def format_peers(results, batch, size):
     lines = [f"Engines on the CPU ({os.cpu_count()} cores), batch {batch}, {size}x{size}, "
              "taking turns (images/s: median; ratio: to our Keras model)",
-             f"{'model':<22} {'engine':<58} {'images/s':>9} {'ratio':>6}"]
+             f"{'model':<22} {'engine':<62} {'images/s':>9} {'ratio':>6}"]
     for result in results:
-        lines.append(f"{result.model:<22} {result.engine:<58} {result.images_per_sec:>9.1f} "
+        lines.append(f"{result.model:<22} {result.engine:<62} {result.images_per_sec:>9.1f} "
                      f"{result.ratio:>6.2f}")
     return "\n".join(lines)

@@ -3,7 +3,8 @@
 from bl_keras.layers.blocks import BasicBlock, Bottleneck, SqueezeExcite, ZeroPadShortcut
 from bl_keras.layers.branches import BigBranch, LittleBranch, ResidualStage
 from bl_keras.layers.conv import ConvBN
-from bl_keras.layers.inference import fold_for_inference, folded_inference, unfold
+from bl_keras.layers.inference import (cache_weights_for_inference, fold_for_inference,
+                                       folded_inference, unfold)
 from bl_keras.layers.merge import MergeAdd, MergeConcat
 from bl_keras.layers.mobilenet import DepthwiseSeparable, InvertedResidual
 from bl_keras.layers.module import BigLittleModule
@@ -31,6 +32,7 @@ __all__ = [
     "ShuffleUnit",
     "SqueezeExcite",
     "ZeroPadShortcut",
+    "cache_weights_for_inference",
     "fold_for_inference",
     "folded_inference",
     "unfold",

@@ -194,7 +194,7 @@ class ConvBN(keras.layers.Layer):
             # oneDNN has no gradient kernels for explicitly padded convolutions (TF falls back
             # to far slower Eigen ones): pad, then convolve "valid".
             x = inputs if self.pad is None else self.pad(inputs)
-            x = fused.conv2d(x, kernel, self.strides, padding)
+            x = fused.training_conv2d(x, kernel, self.strides, padding)
             return fused.batch_norm_training(x, self.bn, weight=widths.calibration_weight())
         if self.pad is not None:
             padding = fused.explicit_padding(self.pad.padding)
@@ -233,7 +233,7 @@ class ConvBN(keras.layers.Layer):
         padding = self.conv.padding.upper()
         if not inference:
             x = inputs if self.pad is None else self.pad(inputs)
-            x = fused.conv2d(x, kernel, self.strides, padding)
+            x = fused.training_conv2d(x, kernel, self.strides, padding)
             return fused.batch_norm_training(x, self.bn, channels=c_out,
                                              weight=widths.calibration_weight())
         if self.pad is not None:

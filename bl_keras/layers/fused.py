@@ -69,6 +69,25 @@ def conv2d(inputs, kernel, strides, padding):
     return grouped(inputs, kernel)
 
 
+# oneDNN's x86 kernel gradient of a strided 1x1 convolution on NHWC inputs with fewer channels
+# than its 16-channel block writes past its workspace (oneDNN issue 6035): heap corruption,
+# then a crash or a hang (speech models' (2, 1)-strided 1x1 shortcuts at width 8 aborted).
+SMALL_CHANNELS = 16
+
+
+def training_conv2d(inputs, kernel, strides, padding):
+    """`conv2d` for a training step. A strided 1x1 convolution of fewer than `SMALL_CHANNELS`
+    input channels reads the strided pixels first and convolves with stride 1 (the same sums,
+    and its gradient a strided scatter): oneDNN's kernel gradient never takes its faulty path."""
+    sh, sw = (strides, strides) if isinstance(strides, int) else strides
+    channels = inputs.shape[-1]
+    if (tuple(kernel.shape[:2]) == (1, 1) and (sh, sw) != (1, 1)
+            and (channels is None or channels < SMALL_CHANNELS)
+            and padding in ("VALID", "SAME")):  # a 1x1 kernel pads nothing either way
+        return conv2d(inputs[:, ::sh, ::sw, :], kernel, (1, 1), "VALID")
+    return conv2d(inputs, kernel, strides, padding)
+
+
 def _leading(variable, channels):
     value = tf.cast(variable, tf.float32)
     return value if channels is None else value[:channels]

@@ -16,9 +16,17 @@ block (`load_weights`) take effect after it. A slimmed sub-network (width < 1) f
 as before. On a 2-core AVX-512-bf16 CPU at batch 16, folding once made a mixed_bfloat16
 inference step of ResNet-50 4% and of bL-ResNet-50 9% faster (bL has as many weights for fewer
 MACs, so the per-call pass over them is a larger share of its step).
+
+A process that only infers can also let TensorFlow's oneDNN convolutions keep each kernel in
+their own blocked layout instead of reordering it at every call: `cache_weights_for_inference()`
+sets TensorFlow's `TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1` (read once, when the first oneDNN
+convolution is created). It is for inference only: every convolution of the process, training
+ones included, then keeps the first weights it sees, so the trainer refuses to train under it
+(`check_weights_can_train`). `python -m bl_keras.benchmark` sets it for inference runs.
 """
 
 import contextlib
+import os
 
 from bl_keras.layers.conv import ConvBN
 
@@ -68,3 +76,31 @@ def folded_inference(model):
         yield folded
     finally:
         unfold(model)
+
+
+WEIGHT_CACHE_ENV = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
+
+
+def weight_cache_enabled(environ=None):
+    """Whether `environ` (default: this process's) tells oneDNN that weights never change."""
+    value = (os.environ if environ is None else environ).get(WEIGHT_CACHE_ENV, "")
+    return value.strip().lower() in ("1", "true")
+
+
+def cache_weights_for_inference(environ=None):
+    """Turns on oneDNN's weight cache for a process that will only infer, unless `environ`
+    already names `WEIGHT_CACHE_ENV` (so `=0` keeps it off); returns whether it is on. Call it
+    before any convolution runs: TensorFlow reads the variable once."""
+    environ = os.environ if environ is None else environ
+    environ.setdefault(WEIGHT_CACHE_ENV, "1")
+    return weight_cache_enabled(environ)
+
+
+def check_weights_can_train(environ=None):
+    """Raises `RuntimeError` when the weight cache is on: training would update the weights
+    but the convolutions would keep computing with the first ones."""
+    if weight_cache_enabled(environ):
+        raise RuntimeError(
+            f"{WEIGHT_CACHE_ENV} is set: TensorFlow's oneDNN convolutions would keep the first "
+            "weights they see and training would not change what they compute. It is for "
+            f"processes that only infer; unset it (or set {WEIGHT_CACHE_ENV}=0) to train")

@@ -6,6 +6,7 @@ import sys
 
 import tensorflow as tf
 
+from bl_keras.layers.inference import check_weights_can_train
 from bl_keras.saving import load_model
 from bl_keras.training import model_dir
 from bl_keras.training.distribute import configure_cpu_devices, make_strategy, worker_identity
@@ -34,7 +35,8 @@ def load_for_eval(trainer, path):
 
 def run(make_task, config, after=None):
     """Run `make_task(config)` under `config`; exit status 0 done (or already complete), 1
-    diverged or nothing to evaluate.
+    diverged, nothing to evaluate, or training asked of a process whose convolutions keep their
+    first weights (`bl_keras.layers.inference.check_weights_can_train`).
 
     Everything that can be checked without building the model is checked first: the model
     directory, the data (the task checks the splits `config.splits` names when it is made) and
@@ -42,6 +44,12 @@ def run(make_task, config, after=None):
     created before the task: MultiWorkerMirroredStrategy and virtual CPU devices must be set up
     before TensorFlow runs any op (making a task already reads its dataset).
     """
+    if config.mode == "train":
+        try:
+            check_weights_can_train()
+        except RuntimeError as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            return 1
     model_dir.check_writable(config.model_dir)
     configure_cpu_devices(config.cpu_devices)
     strategy = make_strategy(config.strategy, config.tpu)

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bl_keras.layers.inference import check_weights_can_train
 from bl_keras.training.config import ConfigError
 from bl_keras.training.distribute import make_strategy, worker_identity
 from bl_keras.training.optimizers import FusedSGD
@@ -229,6 +230,8 @@ class Trainer:
                 for k, v in per_replica.items()}
 
     def _make_train_step(self):
+        check_weights_can_train()  # a oneDNN weight cache would train nothing, silently
+
         @tf.function
         def train_step(iterator):
             return self._reduce(self.strategy.run(self._replica_train_step,
