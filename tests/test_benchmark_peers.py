@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from bl_keras.layers import inference
 from tests.conftest import REPO
 
 pytest.importorskip("torch")
@@ -31,7 +32,7 @@ def blresnet_model(depth, alpha, beta, num_classes=1000, pretrained=False):
 
 def run(*args):
     env = dict(os.environ)
-    env.pop("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", None)  # the benchmark's own choice: on, inferring
+    env.pop(inference.WEIGHT_CACHE_ENV, None)  # the benchmark's own choice: on, inferring
     return subprocess.run([sys.executable, "-m", "bl_keras.benchmark", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=900, env=env)
 

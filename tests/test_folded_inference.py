@@ -13,8 +13,7 @@ import tensorflow as tf
 
 from bl_keras import models
 from bl_keras.layers import ConvBN, fold_for_inference, folded_inference, inference, unfold
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import REPO
 
 
 def small_model(name, precision):
